@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from django import forms
+
+from conversations.models import Status
+
+
+class StatusForm(forms.Form):
+    status = forms.ChoiceField(choices=Status.choices)
+    snoozed_until = forms.DateTimeField(required=False)
+
+
+class NoteForm(forms.Form):
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=20000)

@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from channels_app.models import Channel
+from omnidesk.lib.tenancy import TenantOwned
+
+
+class Status(models.TextChoices):
+    OPEN = "open", "Open"
+    PENDING = "pending", "Pending (waiting on customer)"
+    SNOOZED = "snoozed", "Snoozed"
+    RESOLVED = "resolved", "Resolved"
+    CLOSED = "closed", "Closed"
+
+
+ACTIVE_STATUSES = (Status.OPEN, Status.PENDING, Status.SNOOZED)
+
+
+class Priority(models.TextChoices):
+    LOW = "low", "Low"
+    NORMAL = "normal", "Normal"
+    HIGH = "high", "High"
+    URGENT = "urgent", "Urgent"
+
+
+class Conversation(TenantOwned):
+    number = models.PositiveIntegerField(help_text="Sequential per tenant, shown as #123.")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="conversations")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    priority = models.CharField(max_length=16, choices=Priority.choices, default=Priority.NORMAL)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_conversations"
+    )
+    team = models.ForeignKey("routing.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations")
+    subject = models.CharField(max_length=300, blank=True)
+    first_channel = models.CharField(max_length=16, choices=Channel.choices)
+    last_channel = models.CharField(max_length=16, choices=Channel.choices)
+    first_inbox = models.ForeignKey(
+        "channels_app.Inbox", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    last_customer_message_at = models.DateTimeField(null=True, blank=True)
+    last_agent_message_at = models.DateTimeField(null=True, blank=True)
+    # When the customer started waiting for a reply; None while the ball is in the customer's court.
+    waiting_since = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    reopen_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-updated_at"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "number"], name="conversation_unique_number")]
+        indexes = [
+            models.Index(fields=["tenant", "status", "waiting_since"], name="conv_tenant_status_waiting"),
+            models.Index(fields=["tenant", "customer", "status"], name="conv_tenant_customer_status"),
+            models.Index(fields=["tenant", "assignee", "status"], name="conv_tenant_assignee_status"),
+            models.Index(fields=["tenant", "-updated_at"], name="conv_tenant_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.number}"
+
+
+class EntryKind(models.TextChoices):
+    MESSAGE = "message", "Message"
+    NOTE = "note", "Internal note"
+    CALL = "call", "Call"
+    EVENT = "event", "System event"
+
+
+class Direction(models.TextChoices):
+    INBOUND = "inbound", "Inbound"
+    OUTBOUND = "outbound", "Outbound"
+
+
+class DeliveryStatus(models.TextChoices):
+    RECEIVED = "received", "Received"
+    QUEUED = "queued", "Queued"
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    READ = "read", "Read"
+    FAILED = "failed", "Failed"
+
+
+class TimelineEntry(TenantOwned):
+    """One thing that happened with a customer: a message on any channel, a note, a call, a system event.
+
+    `conversation` is empty only for customer-level events (a merge), which show on all of the
+    customer's conversations.
+    """
+
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="timeline")
+    conversation = models.ForeignKey(
+        Conversation, null=True, blank=True, on_delete=models.CASCADE, related_name="entries"
+    )
+    kind = models.CharField(max_length=16, choices=EntryKind.choices)
+    direction = models.CharField(max_length=16, choices=Direction.choices, blank=True)
+    channel = models.CharField(max_length=16, choices=Channel.choices, blank=True)
+    inbox = models.ForeignKey("channels_app.Inbox", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    body = models.TextField(blank=True)
+    event = models.CharField(max_length=64, blank=True, help_text="For system events: what happened.")
+    data = models.JSONField(default=dict, blank=True)
+    # The provider's id (Twilio MessageSid, e-mail Message-ID…): a re-delivered webhook finds its twin.
+    external_id = models.CharField(max_length=255, null=True, blank=True)
+    delivery_status = models.CharField(max_length=16, choices=DeliveryStatus.choices, blank=True)
+    error_code = models.CharField(max_length=32, blank=True)
+    failure_reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "timeline entries"
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "inbox", "external_id"],
+                condition=models.Q(external_id__isnull=False),
+                name="entry_unique_external_id",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["conversation", "created_at"], name="entry_conversation_time"),
+            models.Index(fields=["tenant", "customer", "created_at"], name="entry_customer_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.pk}"
+
+
+def attachment_path(instance: Attachment, filename: str) -> str:
+    return f"attachments/{instance.tenant_id}/{timezone.now():%Y/%m}/{filename}"
+
+
+class Attachment(TenantOwned):
+    entry = models.ForeignKey(TimelineEntry, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to=attachment_path, max_length=500)
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=127, blank=True)
+    size = models.PositiveBigIntegerField(default=0)
+    source_url = models.URLField(max_length=1000, blank=True, help_text="Where the provider served it from.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.filename

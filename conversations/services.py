@@ -1,0 +1,406 @@
+"""Writes to conversations and their timeline. Every channel adapter and every view goes through here."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from analytics.models import EventName
+from analytics.services import analytics_event_record
+from channels_app.models import Channel, Inbox
+from conversations.models import (
+    ACTIVE_STATUSES,
+    Conversation,
+    DeliveryStatus,
+    Direction,
+    EntryKind,
+    Priority,
+    Status,
+    TimelineEntry,
+)
+from customers.models import Customer, Membership, Tenant
+from customers.services import customer_resolve_identity, tenant_counter_next
+from omnidesk.lib.events import emit_on_commit
+
+logger = logging.getLogger(__name__)
+
+CONVERSATION_SEQUENCE = "conversation"
+
+
+class ConversationError(ValidationError):
+    pass
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """What an adapter hands over after verifying and parsing a provider's webhook."""
+
+    channel: str
+    sender_kind: str
+    sender_value: str
+    body: str = ""
+    sender_name: str = ""
+    external_id: str | None = None
+    subject: str = ""
+    received_at: datetime | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InboundResult:
+    entry: TimelineEntry
+    conversation: Conversation
+    created: bool
+    # "opened", "joined", "reopened", or "duplicate" for a re-delivered message.
+    continuity: str
+
+
+def _emit_conversation(name: str, conversation: Conversation, **payload: Any) -> None:
+    emit_on_commit(
+        name, tenant_id=conversation.tenant_id, conversation_id=conversation.pk, number=conversation.number, **payload
+    )
+
+
+def timeline_add_event(
+    *,
+    tenant: Tenant,
+    customer: Customer,
+    event: str,
+    conversation: Conversation | None = None,
+    actor=None,
+    data: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> TimelineEntry:
+    at = at or timezone.now()
+    return TimelineEntry.objects.create(
+        tenant=tenant,
+        customer=customer,
+        conversation=conversation,
+        kind=EntryKind.EVENT,
+        event=event,
+        author=actor if actor is not None and actor.is_authenticated else None,
+        data=data or {},
+        created_at=at,
+        updated_at=at,
+    )
+
+
+def conversation_open(
+    *,
+    tenant: Tenant,
+    customer: Customer,
+    channel: str,
+    inbox: Inbox | None = None,
+    subject: str = "",
+    priority: str = Priority.NORMAL,
+    at: datetime | None = None,
+) -> Conversation:
+    at = at or timezone.now()
+    conversation = Conversation.objects.create(
+        tenant=tenant,
+        number=tenant_counter_next(tenant=tenant, name=CONVERSATION_SEQUENCE),
+        customer=customer,
+        first_channel=channel,
+        last_channel=channel,
+        first_inbox=inbox,
+        subject=subject[:300],
+        priority=priority,
+        created_at=at,
+        updated_at=at,
+    )
+    _emit_conversation("conversation.opened", conversation, customer_id=customer.pk, channel=channel)
+    return conversation
+
+
+def _status_change(
+    conversation: Conversation, new_status: str, *, actor=None, at: datetime, reason: str = "",
+    snoozed_until: datetime | None = None,
+) -> None:
+    """Apply a status change to a locked conversation and record it; callers save the conversation."""
+    old_status = conversation.status
+    reopening = old_status in (Status.RESOLVED, Status.CLOSED) and new_status in ACTIVE_STATUSES
+    conversation.status = new_status
+    conversation.snoozed_until = snoozed_until if new_status == Status.SNOOZED else None
+    conversation.updated_at = at
+    if new_status == Status.RESOLVED:
+        conversation.resolved_at = at
+        conversation.waiting_since = None
+    if reopening:
+        conversation.resolved_at = None
+        conversation.reopen_count += 1
+    data: dict[str, Any] = {"from": old_status, "to": new_status}
+    if reason:
+        data["reason"] = reason
+    if snoozed_until:
+        data["snoozed_until"] = snoozed_until.isoformat()
+    timeline_add_event(
+        tenant=conversation.tenant, customer=conversation.customer, conversation=conversation,
+        event="status_changed", actor=actor, data=data, at=at,
+    )
+    if new_status == Status.RESOLVED:
+        analytics_event_record(
+            conversation=conversation, name=EventName.RESOLUTION, occurred_at=at,
+            value_seconds=(at - conversation.created_at).total_seconds(),
+        )
+    if reopening:
+        analytics_event_record(conversation=conversation, name=EventName.REOPEN, occurred_at=at, data={"reason": reason})
+        _emit_conversation("conversation.reopened", conversation, customer_id=conversation.customer_id)
+    _emit_conversation("conversation.status_changed", conversation, old_status=old_status, new_status=new_status)
+
+
+def _lock_conversation(tenant: Tenant, conversation: Conversation) -> Conversation:
+    return (
+        Conversation.objects.for_tenant(tenant).select_for_update(of=("self",))
+        .select_related("customer", "tenant").get(pk=conversation.pk)
+    )
+
+
+@transaction.atomic
+def conversation_set_status(
+    *, tenant: Tenant, conversation: Conversation, status: str, actor=None, snoozed_until: datetime | None = None
+) -> Conversation:
+    if status not in Status.values:
+        raise ConversationError(f"{status!r} is not a status ({', '.join(Status.values)}).")
+    at = timezone.now()
+    if status == Status.SNOOZED and (snoozed_until is None or snoozed_until <= at):
+        raise ConversationError("Snoozing needs a time in the future to wake up at.")
+    conversation = _lock_conversation(tenant, conversation)
+    if conversation.status == status and conversation.snoozed_until == (snoozed_until if status == Status.SNOOZED else None):
+        return conversation
+    _status_change(conversation, status, actor=actor, at=at, snoozed_until=snoozed_until)
+    conversation.save()
+    return conversation
+
+
+@transaction.atomic
+def conversation_assign(
+    *, tenant: Tenant, conversation: Conversation, assignee=None, team=None, actor=None
+) -> Conversation:
+    """Set the assignee (a user with a seat in this tenant, or None) and the team."""
+    if assignee is not None and not Membership.objects.for_tenant(tenant).filter(user=assignee).exists():
+        raise ConversationError(f"{assignee} is not a member of {tenant}.")
+    if team is not None and team.tenant_id != tenant.pk:
+        raise ConversationError("That team belongs to another tenant.")
+    conversation = _lock_conversation(tenant, conversation)
+    new_assignee_id = assignee.pk if assignee is not None else None
+    new_team_id = team.pk if team is not None else conversation.team_id
+    if conversation.assignee_id == new_assignee_id and conversation.team_id == new_team_id:
+        return conversation
+    at = timezone.now()
+    data = {
+        "from_assignee_id": conversation.assignee_id, "to_assignee_id": new_assignee_id,
+        "from_team_id": conversation.team_id, "to_team_id": new_team_id,
+    }
+    conversation.assignee_id = new_assignee_id
+    conversation.team_id = new_team_id
+    conversation.updated_at = at
+    conversation.save(update_fields=["assignee", "team", "updated_at"])
+    timeline_add_event(
+        tenant=tenant, customer=conversation.customer, conversation=conversation, event="assigned",
+        actor=actor, data=data, at=at,
+    )
+    analytics_event_record(conversation=conversation, name=EventName.ASSIGNMENT, occurred_at=at, agent_id=new_assignee_id)
+    _emit_conversation("conversation.assigned", conversation, assignee_id=new_assignee_id, team_id=new_team_id)
+    return conversation
+
+
+def _note_channel(conversation: Conversation, channel: str, *, actor, at: datetime) -> None:
+    """Record a channel switch when a message uses another channel than the conversation's last one."""
+    if channel == conversation.last_channel:
+        return
+    old = conversation.last_channel
+    conversation.last_channel = channel
+    data = {"from": old, "to": channel}
+    timeline_add_event(
+        tenant=conversation.tenant, customer=conversation.customer, conversation=conversation,
+        event="channel_switched", actor=actor, data=data, at=at,
+    )
+    analytics_event_record(conversation=conversation, name=EventName.CHANNEL_SWITCH, channel=channel, occurred_at=at, data=data)
+    _emit_conversation("conversation.channel_switched", conversation, from_channel=old, to_channel=channel)
+
+
+def _conversation_for_inbound(
+    *, tenant: Tenant, customer: Customer, message: InboundMessage, inbox: Inbox | None, at: datetime
+) -> tuple[Conversation, str]:
+    """The continuity rule, in one place for every channel.
+
+    An open, pending or snoozed conversation of the customer takes the message, whatever its channel;
+    else a conversation resolved within the tenant's reopen window is reopened; else a new one opens.
+    """
+    conversations = Conversation.objects.for_tenant(tenant).select_for_update(of=("self",)).select_related("customer", "tenant")
+    active = conversations.filter(customer=customer, status__in=ACTIVE_STATUSES).order_by("-updated_at").first()
+    if active is not None:
+        if active.status != Status.OPEN:
+            _status_change(active, Status.OPEN, at=at, reason="customer_replied")
+        return active, "joined"
+    window_start = at - timedelta(days=tenant.reopen_window_days)
+    recent = (
+        conversations.filter(customer=customer, status=Status.RESOLVED, resolved_at__gte=window_start)
+        .order_by("-resolved_at").first()
+    )
+    if recent is not None:
+        _status_change(recent, Status.OPEN, at=at, reason="customer_replied")
+        return recent, "reopened"
+    subject = message.subject or message.body.strip().split("\n", 1)[0][:120]
+    return conversation_open(tenant=tenant, customer=customer, channel=message.channel, inbox=inbox, subject=subject, at=at), "opened"
+
+
+def _existing_delivery(tenant: Tenant, inbox: Inbox | None, external_id: str | None) -> TimelineEntry | None:
+    if not external_id:
+        return None
+    return (
+        TimelineEntry.objects.for_tenant(tenant).select_related("conversation")
+        .filter(inbox=inbox, external_id=external_id).first()
+    )
+
+
+def message_record_inbound(*, tenant: Tenant, inbox: Inbox | None, message: InboundMessage) -> InboundResult:
+    """Store a customer's message on their one timeline. Safe to call again with the same external id.
+
+    Raises InvalidIdentity (nothing stored) when the sender's address is impossible.
+    """
+    if message.channel not in Channel.values:
+        raise ConversationError(f"{message.channel!r} is not a channel.")
+    if inbox is not None and inbox.tenant_id != tenant.pk:
+        raise ConversationError("That inbox belongs to another tenant.")
+    duplicate = _existing_delivery(tenant, inbox, message.external_id)
+    if duplicate is not None:
+        return InboundResult(duplicate, duplicate.conversation, False, "duplicate")
+    customer, _ = customer_resolve_identity(
+        tenant=tenant, kind=message.sender_kind, value=message.sender_value, name=message.sender_name
+    )
+    with transaction.atomic():
+        # One customer's messages are stored one at a time: two simultaneous messages cannot open two
+        # conversations, and a re-delivery racing its original finds it after the lock.
+        customer = Customer.objects.for_tenant(tenant).select_for_update().get(pk=customer.pk)
+        while customer.merged_into_id is not None:
+            customer = Customer.objects.for_tenant(tenant).select_for_update().get(pk=customer.merged_into_id)
+        duplicate = _existing_delivery(tenant, inbox, message.external_id)
+        if duplicate is not None:
+            return InboundResult(duplicate, duplicate.conversation, False, "duplicate")
+
+        at = timezone.now()
+        conversation, continuity = _conversation_for_inbound(
+            tenant=tenant, customer=customer, message=message, inbox=inbox, at=at
+        )
+        _note_channel(conversation, message.channel, actor=None, at=at)
+        entry = TimelineEntry.objects.create(
+            tenant=tenant,
+            customer=customer,
+            conversation=conversation,
+            kind=EntryKind.MESSAGE,
+            direction=Direction.INBOUND,
+            channel=message.channel,
+            inbox=inbox,
+            body=message.body,
+            data={**message.data, **({"subject": message.subject} if message.subject else {})},
+            external_id=message.external_id or None,
+            delivery_status=DeliveryStatus.RECEIVED,
+            created_at=message.received_at or at,
+            updated_at=at,
+        )
+        conversation.last_customer_message_at = at
+        conversation.waiting_since = conversation.waiting_since or at
+        conversation.updated_at = at
+        conversation.save()
+        _emit_conversation(
+            "message.created", conversation, entry_id=entry.pk, kind=entry.kind, direction=entry.direction,
+            channel=entry.channel,
+        )
+    return InboundResult(entry, conversation, True, continuity)
+
+
+@transaction.atomic
+def message_record_outbound(
+    *, tenant: Tenant, conversation: Conversation, author, channel: str, body: str, inbox: Inbox | None = None,
+    data: dict[str, Any] | None = None,
+) -> TimelineEntry:
+    """An agent's reply, stored as `queued`; the channel adapter sends it after commit."""
+    if channel not in Channel.values:
+        raise ConversationError(f"{channel!r} is not a channel.")
+    if not body.strip():
+        raise ConversationError("A reply needs some text.")
+    if inbox is not None and (inbox.tenant_id != tenant.pk or inbox.channel != channel):
+        raise ConversationError("That inbox does not send on this channel for this tenant.")
+    conversation = _lock_conversation(tenant, conversation)
+    if conversation.status == Status.CLOSED:
+        raise ConversationError(f"Conversation #{conversation.number} is closed; start a new one to write again.")
+    at = timezone.now()
+    _note_channel(conversation, channel, actor=author, at=at)
+    entry = TimelineEntry.objects.create(
+        tenant=tenant, customer=conversation.customer, conversation=conversation, kind=EntryKind.MESSAGE,
+        direction=Direction.OUTBOUND, channel=channel, inbox=inbox, author=author, body=body,
+        data=data or {}, delivery_status=DeliveryStatus.QUEUED, created_at=at, updated_at=at,
+    )
+    if conversation.first_response_at is None:
+        conversation.first_response_at = at
+        analytics_event_record(
+            conversation=conversation, name=EventName.FIRST_RESPONSE, channel=channel, agent_id=author.pk,
+            occurred_at=at, value_seconds=(at - conversation.created_at).total_seconds(),
+        )
+    if conversation.waiting_since is not None:
+        analytics_event_record(
+            conversation=conversation, name=EventName.REPLY, channel=channel, agent_id=author.pk,
+            occurred_at=at, value_seconds=(at - conversation.waiting_since).total_seconds(),
+        )
+    conversation.waiting_since = None
+    conversation.last_agent_message_at = at
+    conversation.updated_at = at
+    conversation.save()
+    _emit_conversation(
+        "message.created", conversation, entry_id=entry.pk, kind=entry.kind, direction=entry.direction, channel=channel
+    )
+    return entry
+
+
+@transaction.atomic
+def note_add(*, tenant: Tenant, conversation: Conversation, author, body: str) -> TimelineEntry:
+    if not body.strip():
+        raise ConversationError("A note needs some text.")
+    conversation = _lock_conversation(tenant, conversation)
+    at = timezone.now()
+    entry = TimelineEntry.objects.create(
+        tenant=tenant, customer=conversation.customer, conversation=conversation, kind=EntryKind.NOTE,
+        author=author, body=body, created_at=at, updated_at=at,
+    )
+    conversation.updated_at = at
+    conversation.save(update_fields=["updated_at"])
+    _emit_conversation("note.created", conversation, entry_id=entry.pk)
+    return entry
+
+
+# Delivery statuses only move forward; providers' callbacks arrive out of order.
+_DELIVERY_RANK = {
+    DeliveryStatus.QUEUED: 0, DeliveryStatus.SENT: 1, DeliveryStatus.DELIVERED: 2, DeliveryStatus.READ: 3,
+    DeliveryStatus.FAILED: 4,
+}
+
+
+@transaction.atomic
+def message_set_delivery_status(
+    *, tenant: Tenant, entry: TimelineEntry, status: str, external_id: str | None = None, error_code: str = "",
+    reason: str = "",
+) -> TimelineEntry:
+    if status not in _DELIVERY_RANK:
+        raise ConversationError(f"{status!r} is not a delivery status.")
+    entry = TimelineEntry.objects.for_tenant(tenant).select_for_update().get(pk=entry.pk)
+    if external_id and entry.external_id != external_id:
+        entry.external_id = external_id
+    current = _DELIVERY_RANK.get(entry.delivery_status, -1)
+    if _DELIVERY_RANK[status] >= current:
+        entry.delivery_status = status
+        entry.error_code = error_code[:32]
+        entry.failure_reason = reason[:500]
+    entry.updated_at = timezone.now()
+    try:
+        with transaction.atomic():
+            entry.save(update_fields=["external_id", "delivery_status", "error_code", "failure_reason", "updated_at"])
+    except IntegrityError as exc:
+        raise ConversationError(f"External id {external_id!r} is already used in this inbox.") from exc
+    return entry

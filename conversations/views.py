@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from conversations.forms import NoteForm, StatusForm
+from conversations.models import Conversation, Status
+from conversations.selectors import conversation_get, conversation_list, conversation_timeline
+from conversations.services import conversation_set_status, note_add
+from omnidesk.lib.access import member_required
+
+
+def _conversation_or_404(request, number: int) -> Conversation:
+    try:
+        return conversation_get(tenant=request.tenant, membership=request.membership, number=number)
+    except Conversation.DoesNotExist as exc:
+        raise Http404("No such conversation.") from exc
+
+
+@member_required()
+def workspace_home(request):
+    status = request.GET.get("status") or Status.OPEN
+    if status not in Status.values:
+        status = Status.OPEN
+    conversations = conversation_list(tenant=request.tenant, membership=request.membership, status=status)[:100]
+    return render(
+        request, "conversations/home.html",
+        {"conversations": conversations, "status": status, "statuses": Status.choices},
+    )
+
+
+@member_required()
+def conversation_detail(request, number: int):
+    conversation = _conversation_or_404(request, number)
+    return render(
+        request, "conversations/detail.html",
+        {
+            "conversation": conversation,
+            "timeline": conversation_timeline(conversation=conversation),
+            "status_form": StatusForm(initial={"status": conversation.status}),
+            "note_form": NoteForm(),
+        },
+    )
+
+
+@member_required()
+@require_POST
+def conversation_status(request, number: int):
+    conversation = _conversation_or_404(request, number)
+    form = StatusForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        return redirect("workspace:conversation", number=number)
+    try:
+        conversation_set_status(
+            tenant=request.tenant, conversation=conversation, status=form.cleaned_data["status"],
+            snoozed_until=form.cleaned_data["snoozed_until"], actor=request.user,
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect("workspace:conversation", number=number)
+
+
+@member_required()
+@require_POST
+def conversation_add_note(request, number: int):
+    conversation = _conversation_or_404(request, number)
+    form = NoteForm(request.POST)
+    if form.is_valid():
+        note_add(tenant=request.tenant, conversation=conversation, author=request.user, body=form.cleaned_data["body"])
+    else:
+        messages.error(request, "A note needs some text.")
+    return redirect("workspace:conversation", number=number)

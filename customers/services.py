@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+
+from customers.identities import normalize_identity
+from customers.models import ROLE_RANK, AuditLog, Customer, Identity, Membership, Role, Tenant, Tier
+from omnidesk.lib.events import emit_on_commit
+
+logger = logging.getLogger(__name__)
+
+
+class MergeError(ValidationError):
+    pass
+
+
+class IdentityTaken(ValidationError):
+    """The address already belongs to another customer: merge them instead."""
+
+
+def audit_record(
+    *, tenant: Tenant, actor, action: str, target: Any = None, target_type: str = "", target_id: Any = "",
+    details: dict | None = None,
+) -> AuditLog:
+    if target is not None:
+        target_type = target._meta.label_lower
+        target_id = target.pk
+    return AuditLog.objects.create(
+        tenant=tenant,
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        action=action,
+        target_type=target_type,
+        target_id=str(target_id),
+        target_repr=str(target)[:300] if target is not None else "",
+        details=details or {},
+    )
+
+
+def tenant_counter_next(*, tenant: Tenant, name: str) -> int:
+    """Next value of a per-tenant sequence; the row lock lasts until commit, so no two callers share one."""
+    table = connection.ops.quote_name("customers_tenantcounter")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (tenant_id, name, value) VALUES (%s, %s, 1) "  # noqa: S608
+            f"ON CONFLICT (tenant_id, name) DO UPDATE SET value = {table}.value + 1 RETURNING value",
+            [tenant.pk, name],
+        )
+        return cursor.fetchone()[0]
+
+
+def customer_resolve_identity(
+    *, tenant: Tenant, kind: str, value: str, name: str = ""
+) -> tuple[Customer, bool]:
+    """The customer who owns this address, created with it if nobody does. Returns (customer, created).
+
+    The address is validated before anything is written, so a bad one leaves no half-made customer.
+    """
+    normalized = normalize_identity(kind, value, region=tenant.default_region)
+    identity = Identity.objects.for_tenant(tenant).select_related("customer").filter(kind=kind, value=normalized).first()
+    if identity is not None:
+        return identity.customer, False
+    try:
+        with transaction.atomic():
+            customer = Customer.objects.create(tenant=tenant, name=(name or "").strip()[:200])
+            Identity.objects.create(tenant=tenant, customer=customer, kind=kind, value=normalized)
+    except IntegrityError:
+        # A concurrent delivery from the same address created it between our read and our insert.
+        identity = Identity.objects.for_tenant(tenant).select_related("customer").get(kind=kind, value=normalized)
+        return identity.customer, False
+    emit_on_commit("customer.created", tenant_id=tenant.pk, customer_id=customer.pk)
+    return customer, True
+
+
+def customer_add_identity(*, tenant: Tenant, customer: Customer, kind: str, value: str) -> Identity:
+    normalized = normalize_identity(kind, value, region=tenant.default_region)
+    existing = Identity.objects.for_tenant(tenant).filter(kind=kind, value=normalized).first()
+    if existing is not None:
+        if existing.customer_id == customer.pk:
+            return existing
+        raise IdentityTaken(
+            f"{normalized} already belongs to customer #{existing.customer_id}; merge the two customers instead."
+        )
+    return Identity.objects.create(tenant=tenant, customer=customer, kind=kind, value=normalized)
+
+
+@transaction.atomic
+def customer_merge(*, tenant: Tenant, survivor: Customer, merged: Customer, actor=None) -> Customer:
+    """Move everything of `merged` onto `survivor`. Merging the same pair again changes nothing."""
+    from conversations.models import Conversation, TimelineEntry
+    from conversations.services import timeline_add_event
+
+    if survivor.pk == merged.pk:
+        raise MergeError("A customer cannot be merged into itself.")
+    # Lock both rows in id order so two concurrent merges cannot deadlock or interleave.
+    locked = {
+        c.pk: c
+        for c in Customer.objects.for_tenant(tenant).select_for_update().filter(pk__in=[survivor.pk, merged.pk]).order_by("pk")
+    }
+    if len(locked) != 2:
+        raise MergeError("Both customers must belong to this tenant.")
+    survivor, merged = locked[survivor.pk], locked[merged.pk]
+    if merged.merged_into_id == survivor.pk:
+        return survivor
+    if merged.merged_into_id is not None:
+        raise MergeError(f"{merged} was already merged into customer #{merged.merged_into_id}.")
+    if survivor.merged_into_id is not None:
+        raise MergeError(f"{survivor} was merged into customer #{survivor.merged_into_id}; merge into that one.")
+
+    identities = [f"{kind}:{value}" for kind, value in merged.identities.values_list("kind", "value")]
+    Identity.objects.for_tenant(tenant).filter(customer=merged).update(customer=survivor)
+    conversation_ids = list(
+        Conversation.objects.for_tenant(tenant).filter(customer=merged).values_list("pk", flat=True)
+    )
+    Conversation.objects.for_tenant(tenant).filter(pk__in=conversation_ids).update(customer=survivor)
+    TimelineEntry.objects.for_tenant(tenant).filter(customer=merged).update(customer=survivor)
+
+    survivor.name = survivor.name or merged.name
+    if merged.tier == Tier.VIP:
+        survivor.tier = Tier.VIP
+    survivor.language = survivor.language or merged.language
+    survivor.time_zone = survivor.time_zone or merged.time_zone
+    survivor.attributes = {**merged.attributes, **survivor.attributes}
+    survivor.save()
+    merged.merged_into = survivor
+    merged.save(update_fields=["merged_into", "updated_at"])
+
+    details = {
+        "survivor_id": survivor.pk,
+        "merged_customer_id": merged.pk,
+        "merged_customer_name": merged.name,
+        "identities_moved": identities,
+        "conversations_moved": conversation_ids,
+    }
+    timeline_add_event(tenant=tenant, customer=survivor, event="customer_merged", actor=actor, data=details)
+    audit_record(tenant=tenant, actor=actor, action="customer.merge", target=survivor, details=details)
+    emit_on_commit("customer.merged", tenant_id=tenant.pk, customer_id=survivor.pk, merged_customer_id=merged.pk)
+    return survivor
+
+
+@transaction.atomic
+def membership_set_role(*, tenant: Tenant, membership: Membership, role: str, actor=None) -> Membership:
+    if role not in ROLE_RANK:
+        raise ValidationError(f"{role!r} is not a role ({', '.join(Role.values)}).")
+    membership = Membership.objects.for_tenant(tenant).select_for_update().get(pk=membership.pk)
+    old_role = membership.role
+    if old_role == role:
+        return membership
+    membership.role = role
+    membership.save(update_fields=["role"])
+    audit_record(
+        tenant=tenant, actor=actor, action="membership.role_change", target=membership,
+        details={"user_id": membership.user_id, "from": old_role, "to": role},
+    )
+    return membership

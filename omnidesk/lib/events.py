@@ -1,0 +1,93 @@
+"""Domain events: services emit them after commit; independent handlers subscribe by name.
+
+Live updates, routing, analytics and outgoing webhooks each subscribe here without touching the
+models or the services that emit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+logger = logging.getLogger(__name__)
+
+# Every event a service may emit, with the payload keys it always carries.
+EVENT_SCHEMAS: dict[str, frozenset[str]] = {
+    "customer.created": frozenset({"customer_id"}),
+    "customer.merged": frozenset({"customer_id", "merged_customer_id"}),
+    "conversation.opened": frozenset({"conversation_id", "number", "customer_id", "channel"}),
+    "conversation.reopened": frozenset({"conversation_id", "number", "customer_id"}),
+    "conversation.assigned": frozenset({"conversation_id", "number", "assignee_id", "team_id"}),
+    "conversation.status_changed": frozenset({"conversation_id", "number", "old_status", "new_status"}),
+    "conversation.channel_switched": frozenset({"conversation_id", "number", "from_channel", "to_channel"}),
+    "conversation.updated": frozenset({"conversation_id", "number", "changed"}),
+    "message.created": frozenset({"conversation_id", "number", "entry_id", "kind", "direction", "channel"}),
+    "note.created": frozenset({"conversation_id", "number", "entry_id"}),
+}
+
+Handler = Callable[["DomainEvent"], None]
+_handlers: dict[str, list[Handler]] = defaultdict(list)
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    name: str
+    tenant_id: int
+    payload: dict[str, Any]
+    occurred_at: Any = field(default_factory=timezone.now)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.name,
+            "tenant_id": self.tenant_id,
+            "occurred_at": self.occurred_at.isoformat(),
+            **self.payload,
+        }
+
+
+def subscribe(*names: str) -> Callable[[Handler], Handler]:
+    """Register a handler for event names ("*" for every event)."""
+
+    def register(handler: Handler) -> Handler:
+        for name in names:
+            if name != "*" and name not in EVENT_SCHEMAS:
+                raise ValueError(f"Unknown domain event {name!r}")
+            if handler not in _handlers[name]:
+                _handlers[name].append(handler)
+        return handler
+
+    return register
+
+
+def unsubscribe(handler: Handler) -> None:
+    for handlers in _handlers.values():
+        if handler in handlers:
+            handlers.remove(handler)
+
+
+def emit_on_commit(name: str, *, tenant_id: int, **payload: Any) -> DomainEvent:
+    schema = EVENT_SCHEMAS.get(name)
+    if schema is None:
+        raise ValueError(f"Unknown domain event {name!r}")
+    missing = schema - payload.keys()
+    if missing:
+        raise ValueError(f"Event {name} is missing {sorted(missing)}")
+    event = DomainEvent(name=name, tenant_id=tenant_id, payload=payload)
+    transaction.on_commit(lambda: dispatch(event))
+    return event
+
+
+def dispatch(event: DomainEvent) -> None:
+    for handler in [*_handlers.get(event.name, ()), *_handlers.get("*", ())]:
+        # One failing subscriber (say, Redis down for live updates) must not stop the others;
+        # the state is already committed, and each subscriber has its own catch-up path.
+        try:
+            handler(event)
+        except Exception:
+            logger.exception("Handler %s failed for %s", getattr(handler, "__name__", handler), event.name)
