@@ -54,7 +54,7 @@ class TenantConsistencyForm(forms.ModelForm):
         tenant = cleaned.get("tenant") or getattr(self.instance, "tenant", None)
         if tenant is None:
             return cleaned
-        for name, value in cleaned.items():
+        for name, value in list(cleaned.items()):
             values = value if isinstance(value, (list, tuple, models.QuerySet)) else [value]
             for item in values:
                 if isinstance(item, models.Model) and not isinstance(item, Tenant) and hasattr(item, "tenant_id"):

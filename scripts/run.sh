@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Set up everything and run Omnidesk: web (daphne), Celery worker and Celery beat, in the foreground.
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+cd "$ROOT"
+
+ensure_venv ""
+export DJANGO_SETTINGS_MODULE=omnidesk.settings
+export DEBUG="${DEBUG:-1}"
+PORT="${PORT:-8000}"
+export PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://127.0.0.1:$PORT}"
+
+# A secret key of this installation, made once (the demo passwords derive from it).
+if [ -z "${SECRET_KEY:-}" ]; then
+  [ -f "$ROOT/var/secret_key" ] || { mkdir -p "$ROOT/var"; "$PY" -c "import secrets; print(secrets.token_urlsafe(50))" > "$ROOT/var/secret_key"; }
+  SECRET_KEY="$(cat "$ROOT/var/secret_key")"
+  export SECRET_KEY
+fi
+
+FALLBACK=0
+if DATABASE_URL="$(ensure_postgres omnidesk)"; then
+  export DATABASE_URL
+else
+  echo "No PostgreSQL reachable: using SQLite (var/omnidesk.sqlite3); full-text search is degraded. The tests always use PostgreSQL." >&2
+  mkdir -p "$ROOT/var"
+  export DATABASE_URL="sqlite:///$ROOT/var/omnidesk.sqlite3"
+  FALLBACK=1
+fi
+if [ "$FALLBACK" = 1 ] || ! ensure_redis; then
+  [ "$FALLBACK" = 1 ] || echo "No Redis reachable: using an in-memory channel layer and eager Celery (no separate worker)." >&2
+  export CHANNEL_LAYER=memory CELERY_TASK_ALWAYS_EAGER=1
+  FALLBACK=1
+fi
+
+say "Migrating the database"
+"$PY" manage.py migrate --noinput >/dev/null
+"$PY" manage.py collectstatic --noinput >/dev/null
+"$PY" manage.py seed_demo
+
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup INT TERM EXIT
+
+if [ "$FALLBACK" = 0 ]; then
+  "$VENV/bin/celery" -A omnidesk.celery:app worker --loglevel INFO --concurrency 2 &
+  pids+=($!)
+  "$VENV/bin/celery" -A omnidesk.celery:app beat --loglevel INFO --schedule "$ROOT/var/celerybeat-schedule" &
+  pids+=($!)
+fi
+"$VENV/bin/daphne" -b 127.0.0.1 -p "$PORT" omnidesk.asgi:application &
+pids+=($!)
+sleep 2
+say "Omnidesk is running at http://127.0.0.1:$PORT/ (admin: http://127.0.0.1:$PORT/admin/). Ctrl-C stops it."
+wait -n "${pids[@]}"
