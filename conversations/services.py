@@ -239,7 +239,7 @@ def _conversation_for_inbound(
         if active.status != Status.OPEN:
             _status_change(active, Status.OPEN, at=at, reason="customer_replied")
         return active, "joined"
-    window_start = at - timedelta(days=tenant.reopen_window_days)
+    window_start = at - timedelta(days=7)
     recent = (
         conversations.filter(customer=customer, status=Status.RESOLVED, resolved_at__gte=window_start)
         .order_by("-resolved_at").first()

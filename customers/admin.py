@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from customers.identities import InvalidIdentity, normalize_identity
 from customers.models import AuditLog, Customer, Identity, Membership, Tenant, TenantCounter
 from customers.services import membership_set_role
-from omnidesk.lib.admin import ReadOnlyTenantAdmin, TenantScopedAdmin, admin_tenant_ids
+from omnidesk.lib.admin import ReadOnlyTenantAdmin, TenantConsistencyForm, TenantScopedAdmin, admin_tenant_ids
 
 
 @admin.register(Tenant)
@@ -86,8 +87,23 @@ class CustomerAdmin(TenantScopedAdmin):
         super().save_formset(request, form, formset, change)
 
 
+class IdentityAdminForm(TenantConsistencyForm):
+    """Stores the address in the form customer_resolve_identity looks it up by (E.164, lower-cased e-mail)."""
+
+    def clean(self):
+        cleaned = super().clean()
+        tenant, kind, value = cleaned.get("tenant"), cleaned.get("kind"), cleaned.get("value")
+        if tenant is not None and kind and value:
+            try:
+                cleaned["value"] = normalize_identity(kind, value, region=tenant.default_region)
+            except InvalidIdentity as exc:
+                self.add_error("value", exc)
+        return cleaned
+
+
 @admin.register(Identity)
 class IdentityAdmin(TenantScopedAdmin):
+    form = IdentityAdminForm
     list_display = ("value", "kind", "customer", "tenant", "created_at")
     list_filter = ("kind",)
     search_fields = ("value", "customer__name")

@@ -75,6 +75,8 @@ def customer_resolve_identity(
 
 
 def customer_add_identity(*, tenant: Tenant, customer: Customer, kind: str, value: str) -> Identity:
+    if customer.tenant_id != tenant.pk:
+        raise ValidationError("That customer belongs to another tenant.")
     normalized = normalize_identity(kind, value, region=tenant.default_region)
     existing = Identity.objects.for_tenant(tenant).filter(kind=kind, value=normalized).first()
     if existing is not None:

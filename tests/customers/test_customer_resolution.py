@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from customers.identities import InvalidIdentity
 from customers.models import Customer, Identity, IdentityKind
@@ -171,3 +172,55 @@ def test_adding_an_invalid_address_raises_and_stores_nothing(tenant):
         customer_add_identity(tenant=tenant, customer=customer, kind=IdentityKind.EMAIL, value="not-an-address")
 
     assert Identity.objects.count() == 0
+
+
+def test_it_refuses_to_give_another_tenants_customer_an_identity(tenant, other_tenant):
+    theirs = CustomerFactory(tenant=other_tenant)
+
+    with pytest.raises(ValidationError, match="belongs to another tenant"):
+        customer_add_identity(tenant=tenant, customer=theirs, kind=IdentityKind.EMAIL, value="mole@example.com")
+
+    assert Identity.objects.count() == 0
+
+
+def test_an_identity_added_in_admin_is_stored_normalized_and_found_again(client, tenant, tenant_admin):
+    customer = CustomerFactory(tenant=tenant)
+    client.force_login(tenant_admin)
+
+    response = client.post(
+        "/admin/customers/identity/add/",
+        {"tenant": tenant.pk, "customer": customer.pk, "kind": "phone", "value": "(202) 555-0143"},
+    )
+
+    assert response.status_code == 302
+    assert Identity.objects.get(customer=customer).value == "+12025550143"
+    assert customer_resolve_identity(tenant=tenant, kind=IdentityKind.PHONE, value="+12025550143") == (customer, False)
+
+
+def test_an_invalid_identity_typed_in_admin_is_a_form_error(client, tenant, tenant_admin):
+    customer = CustomerFactory(tenant=tenant)
+    client.force_login(tenant_admin)
+
+    response = client.post(
+        "/admin/customers/identity/add/",
+        {"tenant": tenant.pk, "customer": customer.pk, "kind": "phone", "value": "12345"},
+    )
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["value"] == ["'12345' is not a valid phone number for region US."]
+    assert Identity.objects.count() == 0
+
+
+def test_an_address_typed_in_admin_in_another_format_is_still_a_duplicate(client, tenant, tenant_admin):
+    IdentityFactory(customer__tenant=tenant, kind=IdentityKind.EMAIL, value="jane@example.com")
+    customer = CustomerFactory(tenant=tenant)
+    client.force_login(tenant_admin)
+
+    response = client.post(
+        "/admin/customers/identity/add/",
+        {"tenant": tenant.pk, "customer": customer.pk, "kind": "email", "value": "Jane <JANE@example.com>"},
+    )
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors
+    assert Identity.objects.count() == 1
