@@ -3,18 +3,22 @@ from __future__ import annotations
 from django.contrib import admin
 
 from conversations.models import Attachment, Conversation, TimelineEntry
-from omnidesk.lib.admin import TenantScopedAdmin
+from omnidesk.lib.admin import TenantScopedAdmin, TenantScopedInline
 
 
-class TimelineEntryInline(admin.TabularInline):
+class TimelineEntryInline(TenantScopedInline):
+    """The timeline is written by the services only; admin shows it."""
+
     model = TimelineEntry
-    extra = 0
     can_delete = False
     fields = ("created_at", "kind", "direction", "channel", "event", "body", "delivery_status")
     readonly_fields = fields
     show_change_link = True
 
     def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
 

@@ -123,6 +123,8 @@ class TimelineEntry(TenantOwned):
             models.UniqueConstraint(
                 fields=["tenant", "inbox", "external_id"],
                 condition=models.Q(external_id__isnull=False),
+                # Messages without an inbox (API imports) must be unique too: NULL inboxes compare equal.
+                nulls_distinct=False,
                 name="entry_unique_external_id",
             )
         ]

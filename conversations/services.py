@@ -5,17 +5,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import PurePosixPath
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.text import get_valid_filename
 
 from analytics.models import EventName
 from analytics.services import analytics_event_record
 from channels_app.models import Channel, Inbox
 from conversations.models import (
     ACTIVE_STATUSES,
+    Attachment,
     Conversation,
     DeliveryStatus,
     Direction,
@@ -31,6 +35,7 @@ from omnidesk.lib.events import emit_on_commit
 logger = logging.getLogger(__name__)
 
 CONVERSATION_SEQUENCE = "conversation"
+KEEP_TEAM = object()
 
 
 class ConversationError(ValidationError):
@@ -91,6 +96,7 @@ def timeline_add_event(
     )
 
 
+@transaction.atomic
 def conversation_open(
     *,
     tenant: Tenant,
@@ -180,16 +186,17 @@ def conversation_set_status(
 
 @transaction.atomic
 def conversation_assign(
-    *, tenant: Tenant, conversation: Conversation, assignee=None, team=None, actor=None
+    *, tenant: Tenant, conversation: Conversation, assignee=None, team: Any = KEEP_TEAM, actor=None
 ) -> Conversation:
-    """Set the assignee (a user with a seat in this tenant, or None) and the team."""
+    """Set the assignee (a user with a seat in this tenant, or None) and the team (None clears it;
+    leaving it out keeps the current team)."""
     if assignee is not None and not Membership.objects.for_tenant(tenant).filter(user=assignee).exists():
         raise ConversationError(f"{assignee} is not a member of {tenant}.")
-    if team is not None and team.tenant_id != tenant.pk:
+    if team is not KEEP_TEAM and team is not None and team.tenant_id != tenant.pk:
         raise ConversationError("That team belongs to another tenant.")
     conversation = _lock_conversation(tenant, conversation)
     new_assignee_id = assignee.pk if assignee is not None else None
-    new_team_id = team.pk if team is not None else conversation.team_id
+    new_team_id = conversation.team_id if team is KEEP_TEAM else (team.pk if team is not None else None)
     if conversation.assignee_id == new_assignee_id and conversation.team_id == new_team_id:
         return conversation
     at = timezone.now()
@@ -239,7 +246,7 @@ def _conversation_for_inbound(
         if active.status != Status.OPEN:
             _status_change(active, Status.OPEN, at=at, reason="customer_replied")
         return active, "joined"
-    window_start = at - timedelta(days=7)
+    window_start = at - timedelta(days=tenant.reopen_window_days)
     recent = (
         conversations.filter(customer=customer, status=Status.RESOLVED, resolved_at__gte=window_start)
         .order_by("-resolved_at").first()
@@ -404,3 +411,22 @@ def message_set_delivery_status(
     except IntegrityError as exc:
         raise ConversationError(f"External id {external_id!r} is already used in this inbox.") from exc
     return entry
+
+
+def attachment_store(
+    *, tenant: Tenant, entry: TimelineEntry, filename: str, content: bytes, content_type: str = "",
+    source_url: str = "",
+) -> Attachment:
+    """Save a file through Django's storage API and link it to a timeline entry."""
+    if entry.tenant_id != tenant.pk:
+        raise ConversationError("That timeline entry belongs to another tenant.")
+    # Only the last path component of what a sender calls the file: "../../x.jpg" is "x.jpg".
+    base_name = PurePosixPath((filename or "").replace("\\", "/")).name
+    safe_name = get_valid_filename(base_name) if base_name.strip(". ") else "attachment"
+    attachment = Attachment(
+        tenant=tenant, entry=entry, filename=safe_name[:255], content_type=content_type[:127], size=len(content),
+        source_url=source_url,
+    )
+    attachment.file.save(safe_name, ContentFile(content), save=False)
+    attachment.save()
+    return attachment

@@ -1,11 +1,23 @@
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 
 from customers.identities import InvalidIdentity, normalize_identity
 from customers.models import AuditLog, Customer, Identity, Membership, Tenant, TenantCounter
-from customers.services import membership_set_role
-from omnidesk.lib.admin import ReadOnlyTenantAdmin, TenantConsistencyForm, TenantScopedAdmin, admin_tenant_ids
+from customers.services import (
+    audit_record,
+    membership_send_invitation,
+    membership_set_role,
+    membership_user_for_email,
+)
+from omnidesk.lib.admin import (
+    ReadOnlyTenantAdmin,
+    TenantConsistencyForm,
+    TenantScopedAdmin,
+    TenantScopedInline,
+    admin_tenant_ids,
+)
 
 
 @admin.register(Tenant)
@@ -24,16 +36,58 @@ class TenantAdmin(TenantScopedAdmin):
         return () if admin_tenant_ids(request.user) is None else ("slug",)
 
 
+class MembershipAddForm(TenantConsistencyForm):
+    """Adding a person is done by e-mail: an existing account gets the seat, a new one is created and
+    receives a link to choose a password."""
+
+    email = forms.EmailField(help_text="The person's e-mail address; they sign in with it.")
+
+    class Meta:
+        model = Membership
+        fields = ("tenant", "email", "role", "display_name")
+
+    def clean(self):
+        cleaned = super().clean()
+        tenant, email = cleaned.get("tenant"), (cleaned.get("email") or "").strip().lower()
+        if tenant is not None and email:
+            if Membership.objects.for_tenant(tenant).filter(user__email__iexact=email).exists():
+                self.add_error("email", f"{email} already has a seat in {tenant}.")
+        return cleaned
+
+
 @admin.register(Membership)
 class MembershipAdmin(TenantScopedAdmin):
     list_display = ("user", "tenant", "role", "display_name", "created_at")
     list_filter = ("role",)
     search_fields = ("user__email", "user__username", "display_name")
-    autocomplete_fields = ()
     list_select_related = ("tenant", "user")
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = MembershipAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("tenant", "email", "role", "display_name")
+        return ("tenant", "user", "role", "display_name")
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("tenant", "user") if obj is not None else ()
+
     def save_model(self, request, obj, form, change):
-        if change and "role" in form.changed_data:
+        if not change:
+            user, created = membership_user_for_email(email=form.cleaned_data["email"])
+            obj.user = user
+            super().save_model(request, obj, form, change)
+            audit_record(
+                tenant=obj.tenant, actor=request.user, action="membership.add", target=obj,
+                details={"user_id": user.pk, "role": obj.role, "new_account": created},
+            )
+            if created:
+                membership_send_invitation(membership=obj, invited_by=request.user)
+            return
+        if "role" in form.changed_data:
             new_role = obj.role
             obj.role = form.initial["role"]
             super().save_model(request, obj, form, change)
@@ -43,33 +97,36 @@ class MembershipAdmin(TenantScopedAdmin):
             super().save_model(request, obj, form, change)
 
 
-class IdentityInline(admin.TabularInline):
+class IdentityAdminForm(TenantConsistencyForm):
+    """Stores the address in the form customer_resolve_identity looks it up by (E.164, lower-cased e-mail)."""
+
+    class Meta:
+        model = Identity
+        fields = "__all__"
+
+    def clean(self):
+        cleaned = super().clean()
+        tenant = cleaned.get("tenant") or (self.instance.tenant if self.instance.tenant_id else None)
+        kind, value = cleaned.get("kind"), cleaned.get("value")
+        if tenant is None or not kind or not value:
+            return cleaned
+        try:
+            cleaned["value"] = normalize_identity(kind, value, region=tenant.default_region)
+        except InvalidIdentity as exc:
+            self.add_error("value", exc)
+            return cleaned
+        # The tenant is not a field of the inline form, so Django's own unique check cannot see it.
+        taken = Identity.objects.for_tenant(tenant).filter(kind=kind, value=cleaned["value"]).exclude(pk=self.instance.pk)
+        if taken.exists():
+            self.add_error("value", f"{cleaned['value']} already belongs to another customer; merge them instead.")
+        return cleaned
+
+
+class IdentityInline(TenantScopedInline):
     model = Identity
-    extra = 0
+    form = IdentityAdminForm
     fields = ("kind", "value", "created_at")
     readonly_fields = ("created_at",)
-
-    def get_formset(self, request, obj=None, **kwargs):
-        formset = super().get_formset(request, obj, **kwargs)
-        tenant = obj.tenant if obj is not None else None
-        base_clean = formset.form.clean
-
-        def clean(form):
-            cleaned = base_clean(form)
-            kind, value = cleaned.get("kind"), cleaned.get("value")
-            owner_tenant = tenant or getattr(form.instance, "tenant", None)
-            if kind and value and owner_tenant is not None:
-                from customers.identities import InvalidIdentity, normalize_identity
-
-                try:
-                    cleaned["value"] = normalize_identity(kind, value, region=owner_tenant.default_region)
-                    form.instance.value = cleaned["value"]
-                except InvalidIdentity as exc:
-                    form.add_error("value", exc)
-            return cleaned
-
-        formset.form.clean = clean
-        return formset
 
 
 @admin.register(Customer)
@@ -79,27 +136,6 @@ class CustomerAdmin(TenantScopedAdmin):
     search_fields = ("name", "identities__value")
     readonly_fields = ("merged_into", "created_at", "updated_at")
     inlines = [IdentityInline]
-
-    def save_formset(self, request, form, formset, change):
-        for inline_form in formset.forms:
-            if hasattr(inline_form.instance, "tenant_id") and not inline_form.instance.tenant_id:
-                inline_form.instance.tenant = form.instance.tenant
-        super().save_formset(request, form, formset, change)
-
-
-class IdentityAdminForm(TenantConsistencyForm):
-    """Stores the address in the form customer_resolve_identity looks it up by (E.164, lower-cased e-mail)."""
-
-    def clean(self):
-        cleaned = super().clean()
-        tenant, kind, value = cleaned.get("tenant"), cleaned.get("kind"), cleaned.get("value")
-        if tenant is not None and kind and value:
-            try:
-                cleaned["value"] = normalize_identity(kind, value, region=tenant.default_region)
-            except InvalidIdentity as exc:
-                self.add_error("value", exc)
-        return cleaned
-
 
 @admin.register(Identity)
 class IdentityAdmin(TenantScopedAdmin):

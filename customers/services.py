@@ -3,8 +3,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from customers.identities import normalize_identity
 from customers.models import ROLE_RANK, AuditLog, Customer, Identity, Membership, Role, Tenant, Tier
@@ -140,6 +148,38 @@ def customer_merge(*, tenant: Tenant, survivor: Customer, merged: Customer, acto
     audit_record(tenant=tenant, actor=actor, action="customer.merge", target=survivor, details=details)
     emit_on_commit("customer.merged", tenant_id=tenant.pk, customer_id=survivor.pk, merged_customer_id=merged.pk)
     return survivor
+
+
+def membership_user_for_email(*, email: str):
+    """The account signing in with this e-mail, created (with no usable password yet) if there is none.
+
+    Returns (user, created).
+    """
+    User = get_user_model()
+    email = email.strip().lower()
+    user = User.objects.filter(email__iexact=email).order_by("pk").first()
+    if user is not None:
+        return user, False
+    user = User(username=email, email=email)
+    user.set_unusable_password()
+    user.save()
+    return user, True
+
+
+def membership_send_invitation(*, membership: Membership, invited_by) -> None:
+    """E-mail a new person a link to choose their password (Django's password-reset confirmation page)."""
+    user = membership.user
+    link = settings.PUBLIC_BASE_URL + reverse(
+        "password_reset_confirm",
+        kwargs={"uidb64": urlsafe_base64_encode(force_bytes(user.pk)), "token": default_token_generator.make_token(user)},
+    )
+    context = {"membership": membership, "tenant": membership.tenant, "invited_by": invited_by, "link": link}
+    send_mail(
+        subject=f"You have a seat at {membership.tenant.name} on Omnidesk",
+        message=render_to_string("registration/invitation_email.txt", context),
+        from_email=None,
+        recipient_list=[user.email],
+    )
 
 
 @transaction.atomic

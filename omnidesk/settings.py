@@ -155,6 +155,10 @@ STORAGES = {
     },
 }
 
+# Outbound mail (password resets; the e-mail channel has its own per-inbox SMTP settings).
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Omnidesk <no-reply@localhost>")
+
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }

@@ -149,3 +149,39 @@ class ReadOnlyTenantAdmin(TenantScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class TenantChildFormSet(forms.BaseInlineFormSet):
+    """Inline rows take the parent's tenant before they are validated (the field is not on the form)."""
+
+    def _construct_form(self, i, **kwargs):
+        form = super()._construct_form(i, **kwargs)
+        tenant_id = getattr(self.instance, "tenant_id", None)
+        if tenant_id and not getattr(form.instance, "tenant_id", None):
+            form.instance.tenant_id = tenant_id
+        return form
+
+
+class TenantScopedInline(admin.TabularInline):
+    """An inline of tenant-owned rows, allowed to whoever may change the parent."""
+
+    formset = TenantChildFormSet
+    extra = 0
+
+    def _allowed(self, request, obj=None) -> bool:
+        tenant_ids = admin_tenant_ids(request.user)
+        if tenant_ids is None:
+            return True
+        return bool(tenant_ids) and (obj is None or getattr(obj, "tenant_id", None) in tenant_ids)
+
+    def has_view_permission(self, request, obj=None):
+        return self._allowed(request, obj)
+
+    def has_add_permission(self, request, obj=None):
+        return self._allowed(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._allowed(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._allowed(request, obj)

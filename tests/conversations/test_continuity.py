@@ -16,7 +16,8 @@ from conversations.services import (
     message_record_inbound,
     message_record_outbound,
 )
-from tests.conversations.conftest import JANE_EMAIL, JANE_PHONE
+from customers.models import Customer
+from tests.conversations.conftest import JANE_EMAIL, JANE_PHONE, run_in_threads
 
 
 def sms(body: str = "Hi, my order is late") -> InboundMessage:
@@ -207,3 +208,22 @@ def test_it_sets_first_response_at_once_and_measures_first_response_and_replies(
     assert len(replies) == 2
     assert 0 <= replies[0] < 60
     assert 3600 <= replies[1] < 3660
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_opens_one_conversation_for_simultaneous_first_messages_of_a_new_customer(tenant, sms_inbox):
+    counter = iter(range(6))
+
+    def write() -> str:
+        message = InboundMessage(
+            channel=Channel.SMS, sender_kind="phone", sender_value="+12025550177", body="Hello?",
+            external_id=f"SM-burst-{next(counter)}",
+        )
+        return message_record_inbound(tenant=tenant, inbox=sms_inbox, message=message).continuity
+
+    continuities = run_in_threads(write, 6)
+
+    assert sorted(continuities) == ["joined"] * 5 + ["opened"]
+    assert Customer.objects.for_tenant(tenant).count() == 1
+    assert Conversation.objects.for_tenant(tenant).count() == 1
+    assert TimelineEntry.objects.for_tenant(tenant).filter(kind=EntryKind.MESSAGE).count() == 6

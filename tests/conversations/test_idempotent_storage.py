@@ -106,3 +106,11 @@ def test_the_database_rejects_a_duplicate_external_id_in_one_inbox(tenant, sms_i
         TimelineEntry.objects.create(
             tenant=tenant, customer=customer, kind=EntryKind.MESSAGE, inbox=sms_inbox, external_id="SM1"
         )
+
+
+def test_the_database_rejects_a_duplicate_external_id_without_an_inbox(tenant):
+    customer = CustomerFactory(tenant=tenant)
+    TimelineEntry.objects.create(tenant=tenant, customer=customer, kind=EntryKind.MESSAGE, external_id="import-1")
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        TimelineEntry.objects.create(tenant=tenant, customer=customer, kind=EntryKind.MESSAGE, external_id="import-1")

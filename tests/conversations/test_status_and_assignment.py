@@ -230,3 +230,17 @@ def test_it_refuses_a_provider_id_already_used_in_the_inbox(tenant, conversation
     with pytest.raises(ConversationError, match="already used"):
         message_set_delivery_status(tenant=tenant, entry=other_reply, status=DeliveryStatus.SENT, external_id="SM-out-1")
     assert TimelineEntry.objects.get(pk=other_reply.pk).external_id is None
+
+
+def test_it_keeps_the_team_when_only_the_assignee_changes_and_clears_it_when_asked(
+    tenant, conversation, agent, teammate, supervisor
+):
+    support = TeamFactory(tenant=tenant, name="Support")
+    conversation_assign(tenant=tenant, conversation=conversation, assignee=agent, team=support, actor=supervisor)
+
+    conversation_assign(tenant=tenant, conversation=conversation, assignee=teammate, actor=supervisor)
+    kept = fresh(conversation).team
+    conversation_assign(tenant=tenant, conversation=conversation, assignee=teammate, team=None, actor=supervisor)
+
+    assert kept == support
+    assert fresh(conversation).team is None
