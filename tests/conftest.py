@@ -20,43 +20,37 @@ def other_tenant(db):
     return TenantFactory(slug="globex", name="Globex", default_region="GB")
 
 
-@pytest.fixture
-def agent(tenant):
-    """An agent of `tenant` (the user; the membership is `agent.membership`)."""
-    membership = MembershipFactory(tenant=tenant, role=Role.AGENT, user__email="agent@acme.test")
+def seated_user(tenant, role: str, email: str):
+    """A user with a seat in `tenant`; the membership rides along as `user.membership`."""
+    membership = MembershipFactory(tenant=tenant, role=role, user__email=email, user__is_staff=role == Role.ADMIN)
     membership.user.membership = membership
     return membership.user
+
+
+@pytest.fixture
+def agent(tenant):
+    return seated_user(tenant, Role.AGENT, "agent@acme.test")
 
 
 @pytest.fixture
 def teammate(tenant):
-    membership = MembershipFactory(tenant=tenant, role=Role.AGENT, user__email="teammate@acme.test")
-    membership.user.membership = membership
-    return membership.user
+    return seated_user(tenant, Role.AGENT, "teammate@acme.test")
 
 
 @pytest.fixture
 def supervisor(tenant):
-    membership = MembershipFactory(tenant=tenant, role=Role.SUPERVISOR, user__email="supervisor@acme.test")
-    membership.user.membership = membership
-    return membership.user
+    return seated_user(tenant, Role.SUPERVISOR, "supervisor@acme.test")
 
 
 @pytest.fixture
 def tenant_admin(tenant):
-    membership = MembershipFactory(tenant=tenant, role=Role.ADMIN, user__email="admin@acme.test", user__is_staff=True)
-    membership.user.membership = membership
-    return membership.user
+    return seated_user(tenant, Role.ADMIN, "admin@acme.test")
 
 
 @pytest.fixture
 def outsider(other_tenant):
     """An admin of another tenant: sees nothing of `tenant`."""
-    membership = MembershipFactory(
-        tenant=other_tenant, role=Role.ADMIN, user__email="admin@globex.test", user__is_staff=True
-    )
-    membership.user.membership = membership
-    return membership.user
+    return seated_user(other_tenant, Role.ADMIN, "admin@globex.test")
 
 
 @pytest.fixture
