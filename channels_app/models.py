@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import secrets
 
+from django.conf import settings as django_settings
 from django.db import models
 
+from omnidesk.lib.crypto import decrypt_json, encrypt_json
 from omnidesk.lib.tenancy import TenantOwned
 
 
@@ -23,6 +25,7 @@ CHANNEL_IDENTITY_KIND = {
     Channel.VOICE: "phone",
     Channel.WHATSAPP: "whatsapp",
     Channel.CHAT: "chat_visitor",
+    Channel.API: "external",
 }
 
 
@@ -43,6 +46,10 @@ class Inbox(TenantOwned):
         max_length=320, blank=True, help_text="What customers write to: a number in E.164, an e-mail address…"
     )
     settings = models.JSONField(default=dict, blank=True, help_text="Non-secret provider settings.")
+    # Provider secrets (auth tokens, passwords, signing secrets), Fernet-encrypted JSON; see get_secret().
+    secrets_encrypted = models.TextField(blank=True, editable=False)
+    # What a channel remembers between runs (the last IMAP UID read…).
+    state = models.JSONField(default=dict, blank=True, editable=False)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -53,3 +60,49 @@ class Inbox(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_channel_display()})"
+
+    def get_secrets(self) -> dict[str, str]:
+        return decrypt_json(self.secrets_encrypted)
+
+    def get_secret(self, name: str) -> str:
+        return self.get_secrets().get(name, "")
+
+    def set_secrets(self, **values: str) -> None:
+        """Replace the named secrets (an empty value removes one); the caller saves."""
+        current = self.get_secrets()
+        for name, value in values.items():
+            if value:
+                current[name] = value
+            else:
+                current.pop(name, None)
+        self.secrets_encrypted = encrypt_json(current)
+
+    def setting(self, name: str, default=""):
+        return (self.settings or {}).get(name, default)
+
+    @property
+    def webhook_base_url(self) -> str:
+        return f"{django_settings.PUBLIC_BASE_URL}/hooks"
+
+
+class DeliveryAttempt(TenantOwned):
+    """One try at handing an outbound message to its provider; admin shows them all."""
+
+    entry = models.ForeignKey("conversations.TimelineEntry", on_delete=models.CASCADE, related_name="delivery_attempts")
+    inbox = models.ForeignKey(Inbox, null=True, on_delete=models.SET_NULL, related_name="+")
+    number = models.PositiveIntegerField()
+    succeeded = models.BooleanField(default=False)
+    permanent_failure = models.BooleanField(default=False)
+    provider_id = models.CharField(max_length=255, blank=True)
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    response_snippet = models.CharField(max_length=500, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["entry", "number"]
+        constraints = [models.UniqueConstraint(fields=["entry", "number"], name="delivery_attempt_unique_number")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of entry {self.entry_id}"

@@ -81,6 +81,7 @@ class Direction(models.TextChoices):
 class DeliveryStatus(models.TextChoices):
     RECEIVED = "received", "Received"
     QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
     SENT = "sent", "Sent"
     DELIVERED = "delivered", "Delivered"
     READ = "read", "Read"
@@ -131,6 +132,8 @@ class TimelineEntry(TenantOwned):
         indexes = [
             models.Index(fields=["conversation", "created_at"], name="entry_conversation_time"),
             models.Index(fields=["tenant", "customer", "created_at"], name="entry_customer_time"),
+            # E-mail threading finds a Message-ID whatever inbox it went through.
+            models.Index(fields=["tenant", "external_id"], name="entry_tenant_external_id"),
         ]
 
     def __str__(self) -> str:

@@ -384,7 +384,7 @@ def note_add(*, tenant: Tenant, conversation: Conversation, author, body: str) -
 
 # Delivery statuses only move forward; providers' callbacks arrive out of order.
 _DELIVERY_RANK = {
-    DeliveryStatus.QUEUED: 0, DeliveryStatus.SENT: 1, DeliveryStatus.DELIVERED: 2, DeliveryStatus.READ: 3,
+    DeliveryStatus.QUEUED: 0, DeliveryStatus.SENDING: 0, DeliveryStatus.SENT: 1, DeliveryStatus.DELIVERED: 2, DeliveryStatus.READ: 3,
     DeliveryStatus.FAILED: 4,
 }
 

@@ -60,6 +60,11 @@ def normalize_identity(kind: str, raw: str, *, region: str) -> str:
         if not text or len(text) > 128 or any(ch.isspace() for ch in text):
             raise InvalidIdentity("A chat visitor id is 1–128 characters without spaces.")
         return text
+    if kind == IdentityKind.EXTERNAL:
+        text = (raw or "").strip()
+        if not text or len(text) > 255:
+            raise InvalidIdentity("An external customer id is 1–255 characters.")
+        return text
     if kind == IdentityKind.SOCIAL:
         text = (raw or "").strip().lower()
         if not _HANDLE.fullmatch(text):

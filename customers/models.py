@@ -111,6 +111,7 @@ class IdentityKind(models.TextChoices):
     WHATSAPP = "whatsapp", "WhatsApp"
     CHAT_VISITOR = "chat_visitor", "Chat visitor"
     SOCIAL = "social", "Social handle"
+    EXTERNAL = "external", "External id (API)"
 
 
 class Identity(TenantOwned):
@@ -119,6 +120,8 @@ class Identity(TenantOwned):
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="identities")
     kind = models.CharField(max_length=16, choices=IdentityKind.choices)
     value = models.CharField(max_length=320)
+    # Set when the customer sent STOP (SMS/WhatsApp); nothing is sent to an opted-out address.
+    opted_out_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -11,6 +11,7 @@ os.environ.setdefault("PUBLIC_BASE_URL", "http://testserver")
 os.environ.setdefault("SESSION_COOKIE_SECURE", "0")
 os.environ.setdefault("CSRF_COOKIE_SECURE", "0")
 os.environ.setdefault("CHANNEL_LAYER_PREFIX", "omnidesk-test")
+os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "dGVzdC1vbmx5LWZlcm5ldC1rZXktMzJieXRlcy0wMTI=")
 
 from omnidesk.settings import *  # noqa: E402,F403
 

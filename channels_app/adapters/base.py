@@ -1,47 +1,93 @@
 """The one small interface every channel adapter implements, and the registry that finds them.
 
-An adapter knows its provider's quirks (signatures, payload shapes, error codes) and nothing else:
-storing, continuity and events are the job of `conversations.services`.
+An adapter knows its provider's quirks (signatures, payload shapes, limits, error codes) and nothing
+else: storing, continuity and events are the job of `conversations.services`, and the shared inbound
+and outbound flows live in `channels_app.inbound` and `channels_app.services`.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
-from django.http import HttpRequest
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
 
 if TYPE_CHECKING:
     from channels_app.models import Inbox
-    from conversations.models import TimelineEntry
-    from conversations.services import InboundMessage
+    from conversations.models import Conversation, TimelineEntry
+    from conversations.services import InboundMessage, InboundResult
+    from customers.models import Identity
 
 
 class SignatureError(Exception):
-    """The request did not come from the provider (bad or missing signature or secret)."""
+    """The request did not come from the provider (bad or missing signature or secret). -> 403"""
+
+
+class MalformedInbound(Exception):
+    """The request is not a message we can read (missing fields, bad JSON, too large). -> 400"""
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class SendRefused(ValidationError):
+    """The reply cannot go out on this channel now (outside WhatsApp's window, opted out, too long…).
+
+    Raised before anything is stored, with a reason an agent can act on.
+    """
 
 
 class AdapterError(Exception):
     """Sending failed. `permanent` errors are not retried (a bad number); the others are (a timeout)."""
 
-    def __init__(self, message: str, *, permanent: bool = False, code: str = "") -> None:
+    def __init__(self, message: str, *, permanent: bool = False, code: str = "", status_code: int | None = None,
+                 response_snippet: str = "") -> None:
         super().__init__(message)
         self.permanent = permanent
         self.code = code
+        self.status_code = status_code
+        self.response_snippet = response_snippet
 
 
 class ChannelAdapter:
-    channel: str
+    channel: ClassVar[str]
+    # Names of the inbox's encrypted secrets and plain settings this adapter reads (admin shows these).
+    secret_names: ClassVar[tuple[str, ...]] = ()
+    setting_names: ClassVar[tuple[str, ...]] = ()
+    # Longest body one outbound message may carry; longer replies are refused with a reason.
+    max_body_length: ClassVar[int | None] = None
 
     def verify(self, request: HttpRequest, inbox: Inbox) -> None:
         """Raise SignatureError unless the request provably comes from the provider."""
         raise NotImplementedError
 
     def parse_inbound(self, request: HttpRequest, inbox: Inbox) -> InboundMessage:
-        """Turn the provider's request into a plain InboundMessage (raise ValueError on a malformed one)."""
+        """Turn the provider's request into a plain InboundMessage (raise MalformedInbound)."""
         raise NotImplementedError
 
-    def send(self, entry: TimelineEntry, inbox: Inbox) -> str:
+    def inbound_response(self, result: InboundResult | None) -> HttpResponse:
+        """What the provider expects back once the message is committed."""
+        return HttpResponse(status=200)
+
+    def check_can_send(self, *, conversation: Conversation, inbox: Inbox, recipient: Identity, body: str,
+                       data: dict) -> None:
+        """Raise SendRefused when the reply may not go out; called before the reply is stored."""
+        if not body.strip() and not data.get("template"):
+            raise SendRefused("A reply needs some text.")
+        if self.max_body_length is not None and len(body) > self.max_body_length:
+            raise SendRefused(
+                f"{self.channel} messages are at most {self.max_body_length} characters; this one has {len(body)}. "
+                "Shorten it or split it into several replies."
+            )
+        if recipient.opted_out_at is not None:
+            raise SendRefused(
+                f"{recipient.value} opted out of messages on {recipient.opted_out_at:%Y-%m-%d}; "
+                "they must send START before you can write to them here. Reply on another channel."
+            )
+
+    def send(self, entry: TimelineEntry, inbox: Inbox, recipient: str) -> str:
         """Send an outbound message; return the provider's id or raise AdapterError."""
         raise NotImplementedError
 
@@ -57,3 +103,7 @@ def get_adapter(channel: str) -> ChannelAdapter:
         raise LookupError(f"No adapter for channel {channel!r}") from exc
     module_name, _, class_name = dotted.rpartition(".")
     return getattr(import_module(module_name), class_name)()
+
+
+def adapter_exists(channel: str) -> bool:
+    return channel in ADAPTERS

@@ -148,5 +148,5 @@ def test_it_refuses_an_unknown_kind_and_lists_the_known_ones():
         normalize_identity("fax", "+12025550143", region="US")
 
     assert excinfo.value.messages == [
-        "'fax' is not a kind of identity (phone, email, whatsapp, chat_visitor, social)."
+        "'fax' is not a kind of identity (phone, email, whatsapp, chat_visitor, social, external)."
     ]

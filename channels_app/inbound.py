@@ -1,0 +1,83 @@
+"""The inbound flow every webhook shares: find the inbox, verify, parse, store, acknowledge.
+
+The provider is answered only after `message_record_inbound` committed, so an acknowledged message
+is never lost; a database outage answers 503 so the provider retries.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from channels_app.adapters.base import ChannelAdapter, MalformedInbound, SignatureError
+from channels_app.models import Inbox
+from conversations.services import ConversationError, InboundResult, message_record_inbound
+from customers.identities import InvalidIdentity
+
+logger = logging.getLogger(__name__)
+
+
+class InboundRejected(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+    def response(self) -> JsonResponse:
+        response = JsonResponse({"detail": self.detail}, status=self.status)
+        if self.status == 503:
+            response["Retry-After"] = "30"
+        return response
+
+
+def inbox_for_hook(key: str, channels: Iterable[str]) -> Inbox:
+    """The inbox a webhook URL names. The key alone selects the tenant; unknown keys are a 404."""
+    try:
+        inbox = Inbox.objects.select_related("tenant").filter(key=key, is_active=True).first()
+    except (OperationalError, InterfaceError) as exc:
+        logger.error("Database unavailable looking up inbox: %s", exc)
+        raise InboundRejected(503, "Storage is unavailable; retry later.") from exc
+    if inbox is None or inbox.channel not in set(channels):
+        raise InboundRejected(404, "Unknown inbox.")
+    return inbox
+
+
+def inbound_accept(request: HttpRequest, inbox: Inbox, adapter: ChannelAdapter) -> InboundResult:
+    """Verify, parse and store one inbound message; raise InboundRejected with the HTTP answer."""
+    try:
+        adapter.verify(request, inbox)
+    except SignatureError as exc:
+        logger.warning("Rejected %s webhook for inbox %s: %s", adapter.channel, inbox.pk, exc)
+        raise InboundRejected(403, str(exc) or "Bad signature.") from exc
+    try:
+        message = adapter.parse_inbound(request, inbox)
+    except MalformedInbound as exc:
+        logger.info("Malformed %s webhook for inbox %s: %s", adapter.channel, inbox.pk, exc)
+        raise InboundRejected(exc.status, str(exc)) from exc
+    try:
+        return message_record_inbound(tenant=inbox.tenant, inbox=inbox, message=message)
+    except InvalidIdentity as exc:
+        raise InboundRejected(400, " ".join(exc.messages)) from exc
+    except ConversationError as exc:
+        raise InboundRejected(400, " ".join(exc.messages)) from exc
+    except (OperationalError, InterfaceError) as exc:
+        logger.error("Database unavailable storing a %s message: %s", adapter.channel, exc)
+        raise InboundRejected(503, "Storage is unavailable; retry later.") from exc
+    except DatabaseError as exc:
+        logger.exception("Database error storing a %s message", adapter.channel)
+        raise InboundRejected(503, "Storage failed; retry later.") from exc
+
+
+def inbound_webhook(request: HttpRequest, *, key: str, channels: Iterable[str], adapter: ChannelAdapter) -> HttpResponse:
+    """A whole webhook view body for channels whose answer depends only on the stored result."""
+    if request.method != "POST":
+        return JsonResponse({"detail": "Use POST."}, status=405)
+    try:
+        inbox = inbox_for_hook(key, channels)
+        result = inbound_accept(request, inbox, adapter)
+    except InboundRejected as exc:
+        return exc.response()
+    return adapter.inbound_response(result)

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from channels_app import services
+
+
+@shared_task(
+    bind=True, acks_late=True, max_retries=None, ignore_result=True,
+    autoretry_for=(OperationalError, InterfaceError), retry_backoff=5, retry_backoff_max=300,
+)
+def deliver_message(self, entry_id: int) -> None:
+    delay = services.message_deliver(entry_id=entry_id)
+    if delay is not None:
+        raise self.retry(countdown=delay)
+
+
+@shared_task(ignore_result=True)
+def sweep_outbound() -> None:
+    """Periodic: re-enqueue queued messages nobody is sending; report sends that died midway."""
+    for entry_id in services.queued_requeue():
+        deliver_message.delay(entry_id)
+    services.sending_sweep()
