@@ -11,6 +11,8 @@ os.environ.setdefault("PUBLIC_BASE_URL", "http://testserver")
 os.environ.setdefault("SESSION_COOKIE_SECURE", "0")
 os.environ.setdefault("CSRF_COOKIE_SECURE", "0")
 os.environ.setdefault("CHANNEL_LAYER_PREFIX", "omnidesk-test")
+# A broker database of its own, so a running dev worker never steals test tasks.
+os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
 os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "dGVzdC1vbmx5LWZlcm5ldC1rZXktMzJieXRlcy0wMTI=")
 
 from omnidesk.settings import *  # noqa: E402,F403

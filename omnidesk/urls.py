@@ -32,5 +32,6 @@ urlpatterns = [
     ),
     path("switch-tenant/", tenant_switch, name="tenant_switch"),
     path("app/", include("conversations.urls")),
+    path("hooks/", include("channels_app.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -7,6 +7,8 @@ from customers.models import Role
 from omnidesk.lib import events
 from tests.factories import InboxFactory, MembershipFactory, TenantFactory
 
+pytest_plugins = ["tests.fixtures.celery"]
+
 PASSWORD = "correct horse battery staple"
 
 

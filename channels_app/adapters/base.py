@@ -93,7 +93,12 @@ class ChannelAdapter:
 
 
 # channel -> dotted path of its adapter class; adding a channel adds one line here and one package.
-ADAPTERS: dict[str, str] = {}
+ADAPTERS: dict[str, str] = {
+    "sms": "channels_app.adapters.twilio_sms.adapter.TwilioSmsAdapter",
+    "whatsapp": "channels_app.adapters.twilio_whatsapp.adapter.TwilioWhatsAppAdapter",
+    "email": "channels_app.adapters.email.adapter.EmailAdapter",
+    "api": "channels_app.adapters.api.adapter.ApiAdapter",
+}
 
 
 def get_adapter(channel: str) -> ChannelAdapter:
