@@ -15,10 +15,27 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from customers.identities import normalize_identity
-from customers.models import ROLE_RANK, AuditLog, Customer, Identity, Membership, Role, Tenant, Tier
+from customers.models import (
+    ROLE_RANK,
+    AuditLog,
+    Customer,
+    Identity,
+    IdentityKind,
+    Membership,
+    Role,
+    Tenant,
+    Tier,
+)
 from omnidesk.lib.events import emit_on_commit
 
 logger = logging.getLogger(__name__)
+
+
+# Identity kinds whose normalized values name the same person when equal (a phone number).
+SAME_PERSON_KINDS = {
+    IdentityKind.PHONE: (IdentityKind.WHATSAPP,),
+    IdentityKind.WHATSAPP: (IdentityKind.PHONE,),
+}
 
 
 class MergeError(ValidationError):
@@ -67,11 +84,17 @@ def customer_resolve_identity(
     The address is validated before anything is written, so a bad one leaves no half-made customer.
     """
     normalized = normalize_identity(kind, value, region=tenant.default_region)
-    identity = Identity.objects.for_tenant(tenant).select_related("customer").filter(kind=kind, value=normalized).first()
+    identities = Identity.objects.for_tenant(tenant).select_related("customer")
+    identity = identities.filter(kind=kind, value=normalized).first()
     if identity is not None:
         return identity.customer, False
+    # The same E.164 number on SMS/voice and on WhatsApp is the same person: the new kind joins them.
+    sibling = identities.filter(kind__in=SAME_PERSON_KINDS.get(kind, ()), value=normalized).order_by("created_at").first()
     try:
         with transaction.atomic():
+            if sibling is not None:
+                Identity.objects.create(tenant=tenant, customer=sibling.customer, kind=kind, value=normalized)
+                return sibling.customer, False
             customer = Customer.objects.create(tenant=tenant, name=(name or "").strip()[:200])
             Identity.objects.create(tenant=tenant, customer=customer, kind=kind, value=normalized)
     except IntegrityError:

@@ -93,12 +93,30 @@ def test_the_same_address_in_another_tenant_is_another_customer(tenant, other_te
     assert Identity.objects.filter(value="+12025550143").count() == 2
 
 
-def test_the_same_number_as_phone_and_whatsapp_is_two_identities(tenant):
+def test_the_same_number_on_whatsapp_is_the_same_customer_with_a_second_identity(tenant):
     by_phone, _ = customer_resolve_identity(tenant=tenant, kind=IdentityKind.PHONE, value="+12025550143")
 
     by_whatsapp, created = customer_resolve_identity(
         tenant=tenant, kind=IdentityKind.WHATSAPP, value="whatsapp:+12025550143"
     )
+
+    assert created is False
+    assert by_whatsapp == by_phone
+    assert sorted(by_phone.identities.values_list("kind", flat=True)) == ["phone", "whatsapp"]
+
+
+def test_a_whatsapp_number_first_then_sms_from_it_is_the_same_customer(tenant):
+    by_whatsapp, _ = customer_resolve_identity(tenant=tenant, kind=IdentityKind.WHATSAPP, value="whatsapp:+12025550143")
+
+    by_phone, created = customer_resolve_identity(tenant=tenant, kind=IdentityKind.PHONE, value="(202) 555-0143")
+
+    assert (created, by_phone) == (False, by_whatsapp)
+
+
+def test_another_number_on_whatsapp_is_another_customer(tenant):
+    by_phone, _ = customer_resolve_identity(tenant=tenant, kind=IdentityKind.PHONE, value="+12025550143")
+
+    by_whatsapp, created = customer_resolve_identity(tenant=tenant, kind=IdentityKind.WHATSAPP, value="whatsapp:+12025550199")
 
     assert created is True
     assert by_whatsapp != by_phone
