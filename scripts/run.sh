@@ -10,12 +10,11 @@ export DEBUG="${DEBUG:-1}"
 PORT="${PORT:-8000}"
 export PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://127.0.0.1:$PORT}"
 
-# A secret key of this installation, made once (the demo passwords derive from it).
-if [ -z "${SECRET_KEY:-}" ]; then
-  [ -f "$ROOT/var/secret_key" ] || { mkdir -p "$ROOT/var"; "$PY" -c "import secrets; print(secrets.token_urlsafe(50))" > "$ROOT/var/secret_key"; }
-  SECRET_KEY="$(cat "$ROOT/var/secret_key")"
-  export SECRET_KEY
-fi
+# This installation's own secrets, made once into .env (every manage.py command reads it too):
+# the demo passwords derive from SECRET_KEY, and inbox secrets are encrypted with FIELD_ENCRYPTION_KEYS.
+touch "$ROOT/.env"
+grep -q '^SECRET_KEY=' "$ROOT/.env" || echo "SECRET_KEY=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(50))')" >> "$ROOT/.env"
+grep -q '^FIELD_ENCRYPTION_KEYS=' "$ROOT/.env" || echo "FIELD_ENCRYPTION_KEYS=$("$PY" -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')" >> "$ROOT/.env"
 
 FALLBACK=0
 if DATABASE_URL="$(ensure_postgres omnidesk)"; then

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+from secrets import token_hex
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -25,6 +26,7 @@ from conversations.services import (
 )
 from customers.models import Identity, Membership, Role, Tenant, Tier
 from customers.services import customer_add_identity
+from omnidesk.lib.crypto import SecretUnreadable
 from routing.models import Team
 
 PEOPLE = [
@@ -42,6 +44,36 @@ INBOXES = [
     (Channel.CHAT, "Website chat", "{slug}.example.com"),
     (Channel.API, "API", ""),
 ]
+
+
+# Which secrets each demo inbox gets, and the plain settings its adapter reads.
+DEMO_SECRETS = {
+    Channel.SMS: ("twilio_auth_token",),
+    Channel.WHATSAPP: ("twilio_auth_token",),
+    Channel.VOICE: ("twilio_auth_token",),
+    Channel.EMAIL: ("webhook_secret",),
+    Channel.API: ("secret",),
+}
+TWILIO_DEMO_SETTINGS = {"account_sid": "ACdemo{slug}", "from_number": "{address}"}
+DEMO_SETTINGS = {
+    Channel.SMS: TWILIO_DEMO_SETTINGS,
+    Channel.WHATSAPP: TWILIO_DEMO_SETTINGS,
+    Channel.VOICE: TWILIO_DEMO_SETTINGS,
+    Channel.EMAIL: {"from_address": "{address}"},
+}
+
+
+def inbox_summary(inbox: Inbox) -> dict:
+    """What a sender needs to reach this inbox: its key, address and the secret that proves who they are."""
+    summary = {"channel": inbox.channel, "name": inbox.name, "key": inbox.key, "address": inbox.address}
+    secrets = inbox.get_secrets()
+    if "twilio_auth_token" in secrets:
+        summary["twilio_auth_token"] = secrets["twilio_auth_token"]
+        summary["account_sid"] = inbox.setting("account_sid")
+    for name in ("webhook_secret", "secret"):
+        if name in secrets:
+            summary["secret"] = secrets[name]
+    return summary
 
 
 def demo_password(slug: str, email: str) -> str:
@@ -75,10 +107,7 @@ class Command(BaseCommand):
                 for user, role in users.values()
             ],
             "api_token": None,
-            "inboxes": [
-                {"channel": inbox.channel, "name": inbox.name, "key": inbox.key, "address": inbox.address}
-                for inbox in inboxes.values()
-            ],
+            "inboxes": [inbox_summary(inbox) for inbox in inboxes.values()],
         }
         if options["json"]:
             self.stdout.write(json.dumps(summary))
@@ -111,6 +140,19 @@ class Command(BaseCommand):
             inbox, _ = Inbox.objects.get_or_create(
                 tenant=tenant, name=name, defaults={"channel": channel, "address": address.format(slug=tenant.slug)}
             )
+            # Secrets are made once and kept, so every run prints the same ones.
+            wanted = DEMO_SECRETS.get(channel, ())
+            try:
+                stored = inbox.get_secrets()
+            except SecretUnreadable:
+                self.stderr.write(f"Secrets of demo inbox {inbox.name!r} were encrypted with another key; new ones made.")
+                inbox.secrets_encrypted, stored = "", {}
+            missing = {secret: token_hex(16) for secret in wanted if not stored.get(secret)}
+            if missing:
+                inbox.set_secrets(**missing)
+            for setting, value in DEMO_SETTINGS.get(channel, {}).items():
+                inbox.settings.setdefault(setting, value.format(address=inbox.address, slug=tenant.slug))
+            inbox.save()
             inboxes[channel] = inbox
         return inboxes
 
