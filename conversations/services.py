@@ -55,6 +55,9 @@ class InboundMessage:
     subject: str = ""
     received_at: datetime | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    # A conversation the channel knows this message continues (an e-mail reply's thread); honoured when
+    # it is the sender's and not closed, even if resolved outside the reopen window.
+    conversation_hint: int | None = None
 
 
 @dataclass(frozen=True)
@@ -241,6 +244,13 @@ def _conversation_for_inbound(
     else a conversation resolved within the tenant's reopen window is reopened; else a new one opens.
     """
     conversations = Conversation.objects.for_tenant(tenant).select_for_update(of=("self",)).select_related("customer", "tenant")
+    if message.conversation_hint is not None:
+        hinted = conversations.filter(pk=message.conversation_hint, customer=customer).exclude(status=Status.CLOSED).first()
+        if hinted is not None:
+            reopening = hinted.status == Status.RESOLVED
+            if hinted.status != Status.OPEN:
+                _status_change(hinted, Status.OPEN, at=at, reason="customer_replied")
+            return hinted, "reopened" if reopening else "joined"
     active = conversations.filter(customer=customer, status__in=ACTIVE_STATUSES).order_by("-updated_at").first()
     if active is not None:
         if active.status != Status.OPEN:
