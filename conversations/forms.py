@@ -12,3 +12,12 @@ class StatusForm(forms.Form):
 
 class NoteForm(forms.Form):
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=20000)
+
+
+class ReplyForm(forms.Form):
+    channel = forms.ChoiceField(choices=())
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), max_length=20000)
+
+    def __init__(self, *args, channels: list[tuple[str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["channel"].choices = channels

@@ -38,3 +38,23 @@ def customer_timeline(*, tenant: Tenant, customer: Customer) -> QuerySet[Timelin
         TimelineEntry.objects.for_tenant(tenant).filter(customer=customer)
         .select_related("author", "inbox", "conversation").order_by("created_at", "id")
     )
+
+
+def conversation_reply_channels(*, conversation: Conversation) -> list[tuple[str, str]]:
+    """Channels an agent can answer on: those the customer has an address for and an adapter sends on,
+    the channel of the customer's last message first."""
+    from channels_app.adapters.base import adapter_exists
+    from channels_app.models import CHANNEL_IDENTITY_KIND, Channel
+
+    kinds = set(conversation.customer.identities.values_list("kind", flat=True))
+    channels = [
+        (channel.value, channel.label)
+        for channel in Channel
+        if CHANNEL_IDENTITY_KIND.get(channel) in kinds and adapter_exists(channel)
+    ]
+    last_inbound = (
+        conversation.entries.filter(kind="message", direction="inbound").order_by("-created_at")
+        .values_list("channel", flat=True).first()
+    )
+    channels.sort(key=lambda choice: choice[0] != last_inbound)
+    return channels

@@ -11,6 +11,7 @@ urlpatterns = [
     path("", views.workspace_home, name="home"),
     path("conversations/<int:number>/", views.conversation_detail, name="conversation"),
     path("conversations/<int:number>/status/", views.conversation_status, name="conversation_status"),
+    path("conversations/<int:number>/reply/", views.conversation_reply, name="conversation_reply"),
     path("conversations/<int:number>/notes/", views.conversation_add_note, name="conversation_note"),
     path("customers/<int:customer_id>/", customer_views.customer_detail, name="customer"),
 ]

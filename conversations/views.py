@@ -6,9 +6,15 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from conversations.forms import NoteForm, StatusForm
+from channels_app.services import reply_send
+from conversations.forms import NoteForm, ReplyForm, StatusForm
 from conversations.models import Conversation, Status
-from conversations.selectors import conversation_get, conversation_list, conversation_timeline
+from conversations.selectors import (
+    conversation_get,
+    conversation_list,
+    conversation_reply_channels,
+    conversation_timeline,
+)
 from conversations.services import conversation_set_status, note_add
 from omnidesk.lib.access import member_required
 
@@ -42,6 +48,7 @@ def conversation_detail(request, number: int):
             "timeline": conversation_timeline(conversation=conversation),
             "status_form": StatusForm(initial={"status": conversation.status}),
             "note_form": NoteForm(),
+            "reply_form": ReplyForm(channels=conversation_reply_channels(conversation=conversation)),
         },
     )
 
@@ -73,4 +80,22 @@ def conversation_add_note(request, number: int):
         note_add(tenant=request.tenant, conversation=conversation, author=request.user, body=form.cleaned_data["body"])
     else:
         messages.error(request, "A note needs some text.")
+    return redirect("workspace:conversation", number=number)
+
+
+@member_required()
+@require_POST
+def conversation_reply(request, number: int):
+    conversation = _conversation_or_404(request, number)
+    form = ReplyForm(request.POST, channels=conversation_reply_channels(conversation=conversation))
+    if not form.is_valid():
+        messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        return redirect("workspace:conversation", number=number)
+    try:
+        reply_send(
+            tenant=request.tenant, conversation=conversation, author=request.user,
+            channel=form.cleaned_data["channel"], body=form.cleaned_data["body"],
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
     return redirect("workspace:conversation", number=number)
