@@ -1,3 +1,11 @@
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import path
+
+from channels_app.adapters.api import views
+
+app_name = "api_hooks"
+
+urlpatterns = [
+    path("<str:key>/messages/", views.messages, name="messages"),
+]
