@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.utils import timezone
 
@@ -51,6 +53,11 @@ class Conversation(TenantOwned):
     waiting_since = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     reopen_count = models.PositiveIntegerField(default=0)
+    tags = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    # SLA due times, kept by routing's SLA engine; here so queues and lists sort on them cheaply.
+    first_response_due_at = models.DateTimeField(null=True, blank=True)
+    next_response_due_at = models.DateTimeField(null=True, blank=True)
+    resolution_due_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-updated_at"]
@@ -60,6 +67,7 @@ class Conversation(TenantOwned):
             models.Index(fields=["tenant", "customer", "status"], name="conv_tenant_customer_status"),
             models.Index(fields=["tenant", "assignee", "status"], name="conv_tenant_assignee_status"),
             models.Index(fields=["tenant", "-updated_at"], name="conv_tenant_updated"),
+            GinIndex(fields=["tags"], name="conv_tags"),
         ]
 
     def __str__(self) -> str:
