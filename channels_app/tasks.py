@@ -4,6 +4,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from channels_app import services
+from channels_app.adapters.email import tasks as email_tasks  # noqa: F401 - registers the IMAP poll tasks
 
 
 @shared_task(
