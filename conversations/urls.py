@@ -14,4 +14,6 @@ urlpatterns = [
     path("conversations/<int:number>/reply/", views.conversation_reply, name="conversation_reply"),
     path("conversations/<int:number>/notes/", views.conversation_add_note, name="conversation_note"),
     path("customers/<int:customer_id>/", customer_views.customer_detail, name="customer"),
+    path("customers/<int:customer_id>/identities/", customer_views.customer_identity_add, name="customer_identity_add"),
+    path("customers/<int:customer_id>/merge/", customer_views.customer_merge_view, name="customer_merge"),
 ]

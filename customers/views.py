@@ -2,16 +2,26 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from conversations.selectors import customer_timeline
+from customers.forms import IdentityAddForm, MergeForm
 from customers.middleware import SESSION_KEY
-from customers.models import Customer
+from customers.models import Customer, IdentityKind
 from customers.selectors import customer_list, customer_possible_duplicates, memberships_of_user
+from customers.services import customer_add_identity, customer_merge
 from omnidesk.lib.access import member_required
+
+
+def _customer_or_404(request, customer_id: int) -> Customer:
+    try:
+        return customer_list(tenant=request.tenant).get(pk=customer_id)
+    except Customer.DoesNotExist as exc:
+        raise Http404("No such customer.") from exc
 
 
 @login_required
@@ -31,10 +41,8 @@ def tenant_switch(request):
 
 @member_required()
 def customer_detail(request, customer_id: int):
-    try:
-        customer = customer_list(tenant=request.tenant).prefetch_related("identities").get(pk=customer_id)
-    except Customer.DoesNotExist as exc:
-        raise Http404("No such customer.") from exc
+    customer = _customer_or_404(request, customer_id)
+    identities = customer.identities.all()
     return render(
         request,
         "customers/customer_detail.html",
@@ -43,5 +51,45 @@ def customer_detail(request, customer_id: int):
             "timeline": customer_timeline(tenant=request.tenant, customer=customer),
             "conversations": customer.conversations.order_by("-updated_at"),
             "duplicates": customer_possible_duplicates(tenant=request.tenant, customer=customer),
+            "identity_kinds": IdentityKind.choices,
         },
     )
+
+
+@member_required()
+@require_POST
+def customer_identity_add(request, customer_id: int):
+    customer = _customer_or_404(request, customer_id)
+    form = IdentityAddForm(request.POST)
+    if form.is_valid():
+        try:
+            identity = customer_add_identity(
+                tenant=request.tenant, customer=customer, kind=form.cleaned_data["kind"], value=form.cleaned_data["value"]
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, f"Added {identity.get_kind_display()} {identity.value}.")
+    else:
+        messages.error(request, "Choose a kind and write an address.")
+    return redirect("workspace:customer", customer_id=customer.pk)
+
+
+@member_required()
+@require_POST
+def customer_merge_view(request, customer_id: int):
+    """Merge a duplicate into this customer or this customer into it, as the agent chose."""
+    customer = _customer_or_404(request, customer_id)
+    form = MergeForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose the duplicate and which record survives.")
+        return redirect("workspace:customer", customer_id=customer.pk)
+    other = _customer_or_404(request, form.cleaned_data["other"])
+    survivor, merged = (customer, other) if form.cleaned_data["survivor"] == "this" else (other, customer)
+    try:
+        survivor = customer_merge(tenant=request.tenant, survivor=survivor, merged=merged, actor=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("workspace:customer", customer_id=customer.pk)
+    messages.success(request, f"Merged {merged} into {survivor}.")
+    return redirect("workspace:customer", customer_id=survivor.pk)
