@@ -42,7 +42,6 @@ def tenant_switch(request):
 @member_required()
 def customer_detail(request, customer_id: int):
     customer = _customer_or_404(request, customer_id)
-    identities = customer.identities.all()
     return render(
         request,
         "customers/customer_detail.html",
