@@ -93,6 +93,9 @@ def _optional_str(obj: dict, key: str, path: str, *, max_length: int) -> str:
         raise MalformedInbound(f"{path} must be a string, not {type(value).__name__}.")
     if len(value) > max_length:
         raise MalformedInbound(f"{path} is longer than {max_length} characters.")
+    if "\x00" in value:
+        # Postgres text cannot hold NUL; refusing here keeps it a 400 instead of a storage error.
+        raise MalformedInbound(f"{path} contains a NUL character.")
     return value.strip()
 
 
