@@ -96,7 +96,8 @@ class TwilioAdapter(ChannelAdapter):
         if not form.get("From", "").strip():
             raise MalformedInbound("From is missing.")
         sender = self.address(form["From"], inbox, field="From")
-        recipient = self.address(form["To"], inbox, field="To") if form.get("To", "").strip() else inbox.address
+        # To is one of our own numbers (or a short code); kept as sent, without the channel prefix.
+        recipient = form.get("To", "").strip().removeprefix(self.address_prefix)[:64] or inbox.address
         body = form.get("Body", "")
         if len(body) > MAX_INBOUND_BODY:
             raise MalformedInbound(f"Body is longer than {MAX_INBOUND_BODY} characters.", status=413)
