@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import PurePosixPath
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import SuspiciousFileOperation, ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -432,7 +432,11 @@ def attachment_store(
         raise ConversationError("That timeline entry belongs to another tenant.")
     # Only the last path component of what a sender calls the file: "../../x.jpg" is "x.jpg".
     base_name = PurePosixPath((filename or "").replace("\\", "/")).name
-    safe_name = get_valid_filename(base_name) if base_name.strip(". ") else "attachment"
+    try:
+        safe_name = get_valid_filename(base_name) if base_name.strip(". ") else "attachment"
+    except SuspiciousFileOperation:
+        # Nothing usable left once unsafe characters are dropped (a name of control characters).
+        safe_name = "attachment"
     attachment = Attachment(
         tenant=tenant, entry=entry, filename=safe_name[:255], content_type=content_type[:127], size=len(content),
         source_url=source_url,
