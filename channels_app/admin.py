@@ -85,3 +85,18 @@ class DeliveryAttemptAdmin(ReadOnlyTenantAdmin):
     list_filter = ("succeeded", "permanent_failure")
     search_fields = ("provider_id", "error")
     raw_id_fields = ("entry",)
+    actions = ["resend_failed_api_messages"]
+
+    @admin.action(description="Resend the failed API messages of the selected attempts")
+    def resend_failed_api_messages(self, request, queryset):
+        from channels_app.adapters.api.services import api_message_resend
+        from channels_app.adapters.base import SendRefused
+
+        resent, refused = 0, []
+        for attempt in queryset.select_related("entry__tenant").distinct("entry_id").order_by("entry_id"):
+            try:
+                api_message_resend(tenant=attempt.entry.tenant, entry=attempt.entry, actor=request.user)
+                resent += 1
+            except SendRefused as exc:
+                refused.append(f"message {attempt.entry_id}: {' '.join(exc.messages)}")
+        self.message_user(request, f"{resent} message(s) queued again." + (f" Not resent: {'; '.join(refused)}" if refused else ""))
