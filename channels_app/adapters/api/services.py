@@ -72,7 +72,8 @@ def api_message_resend(*, tenant: Tenant, entry: TimelineEntry, actor=None) -> T
 
     with transaction.atomic():
         locked = (
-            TimelineEntry.objects.for_tenant(tenant).select_for_update().select_related("inbox", "customer", "conversation")
+            TimelineEntry.objects.for_tenant(tenant).select_for_update(of=("self",))
+            .select_related("inbox", "customer", "conversation")
             .filter(pk=entry.pk, kind=EntryKind.MESSAGE, direction=Direction.OUTBOUND, channel=Channel.API).first()
         )
         if locked is None or locked.delivery_status != DeliveryStatus.FAILED:

@@ -196,3 +196,12 @@ def test_the_customer_name_is_optional(client, tenant, api_inbox, name):
     response = post_signed(client, api_inbox, message(customer={"name": name}))
 
     assert response.status_code == 201
+
+
+def test_an_attachment_name_without_usable_characters_is_stored_as_attachment(client, tenant, api_inbox, media_root):
+    payload = message(attachments=[{"filename": "\x03", "content_base64": base64.b64encode(b"x").decode()}])
+
+    response = post_signed(client, api_inbox, payload)
+
+    assert response.status_code == 201
+    assert Attachment.objects.for_tenant(tenant).get().filename == "attachment"
