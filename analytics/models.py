@@ -13,6 +13,8 @@ class EventName(models.TextChoices):
     REOPEN = "reopen", "Reopen"
     CHANNEL_SWITCH = "channel_switch", "Channel switch"
     ASSIGNMENT = "assignment", "Assignment"
+    SLA_MET = "sla_met", "SLA target met"
+    SLA_MISSED = "sla_missed", "SLA target missed"
 
 
 class AnalyticsEvent(TenantOwned):

@@ -29,6 +29,8 @@ EVENT_SCHEMAS: dict[str, frozenset[str]] = {
     "conversation.updated": frozenset({"conversation_id", "number", "changed"}),
     "message.created": frozenset({"conversation_id", "number", "entry_id", "kind", "direction", "channel"}),
     "note.created": frozenset({"conversation_id", "number", "entry_id"}),
+    "sla.at_risk": frozenset({"conversation_id", "number", "metric", "due_at", "policy_id", "assignee_id", "team_id", "notify_user_ids"}),
+    "sla.breached": frozenset({"conversation_id", "number", "metric", "due_at", "policy_id", "assignee_id", "team_id", "notify_user_ids"}),
 }
 
 Handler = Callable[["DomainEvent"], None]
