@@ -11,3 +11,5 @@ class TeamAdmin(TenantScopedAdmin):
     list_display = ("name", "tenant", "created_at")
     search_fields = ("name",)
     filter_horizontal = ("members",)
+
+from routing import admin_sla  # noqa: E402,F401
