@@ -31,6 +31,8 @@ EVENT_SCHEMAS: dict[str, frozenset[str]] = {
     "note.created": frozenset({"conversation_id", "number", "entry_id"}),
     "sla.at_risk": frozenset({"conversation_id", "number", "metric", "due_at", "policy_id", "assignee_id", "team_id", "notify_user_ids"}),
     "sla.breached": frozenset({"conversation_id", "number", "metric", "due_at", "policy_id", "assignee_id", "team_id", "notify_user_ids"}),
+    "agent.presence_changed": frozenset({"membership_id", "presence"}),
+    "agent.capacity_changed": frozenset({"membership_id"}),
 }
 
 Handler = Callable[["DomainEvent"], None]

@@ -1,0 +1,159 @@
+"""Agent selection: who may take a conversation now, and in what order of preference.
+
+An agent is eligible when online, inside their own working hours (if they have a calendar), taking
+the channel (capacity > 0), holding the required skills (unless relaxed) and below capacity, where
+load is their OPEN conversations on that channel. Ranking is computed without locks; the caller locks
+the chosen agent's profile and re-counts before assigning (see services._assign_first_free).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count
+
+from channels_app.models import Channel
+from conversations.models import Conversation, Status
+from customers.models import Tenant
+from routing.models import AgentProfile, AgentSkill, AssignmentMethod, Presence, Team
+
+_NEVER = datetime.min
+
+
+@dataclass(frozen=True)
+class Candidate:
+    profile: AgentProfile
+    capacity: int
+    open_count: int
+
+    @property
+    def spare(self) -> int:
+        return self.capacity - self.open_count
+
+    @property
+    def name(self) -> str:
+        return self.profile.membership.name
+
+
+@dataclass(frozen=True)
+class Pool:
+    candidates: list[Candidate]
+    # Why agents were left out, for the timeline when nobody is left ("2 offline, 1 at capacity").
+    left_out: dict[str, int]
+
+    def why_empty(self, channel: str) -> str:
+        if not self.left_out:
+            return "no agents in the team"
+        label = Channel(channel).label if channel in Channel.values else channel
+        words = {
+            "offline": "not online", "off_hours": "outside working hours", "no_channel": f"not taking {label}",
+            "no_skills": "missing skills", "full": f"at {label} capacity", "excluded": "did not answer",
+        }
+        return ", ".join(f"{count} {words[key]}" for key, count in self.left_out.items())
+
+
+def open_counts(tenant: Tenant, user_ids: list[int], channel: str) -> dict[int, int]:
+    rows = (
+        Conversation.objects.for_tenant(tenant)
+        .filter(assignee_id__in=user_ids, status=Status.OPEN, last_channel=channel)
+        .values("assignee_id").annotate(n=Count("id"))
+    )
+    return {row["assignee_id"]: row["n"] for row in rows}
+
+
+def open_count(tenant: Tenant, user_id: int, channel: str) -> int:
+    return (
+        Conversation.objects.for_tenant(tenant)
+        .filter(assignee_id=user_id, status=Status.OPEN, last_channel=channel).count()
+    )
+
+
+def _skilled_profile_ids(tenant: Tenant, profile_ids: list[int], skill_ids: set[int]) -> set[int]:
+    rows = (
+        AgentSkill.objects.for_tenant(tenant)
+        .filter(agent_id__in=profile_ids, skill_id__in=skill_ids)
+        .values("agent_id").annotate(n=Count("skill_id", distinct=True)).filter(n=len(skill_ids))
+    )
+    return {row["agent_id"] for row in rows}
+
+
+def agent_pool(
+    *, tenant: Tenant, team: Team | None, channel: str, skill_ids: set[int], at: datetime,
+    exclude_membership_ids: frozenset[int] = frozenset(),
+) -> Pool:
+    """Eligible agents with spare capacity on `channel`; without a team, every agent of the tenant."""
+    from routing.business_hours import is_open
+
+    profiles = AgentProfile.objects.for_tenant(tenant).select_related("membership__user", "calendar")
+    if team is not None:
+        profiles = profiles.filter(membership__teams=team)
+    left_out: dict[str, int] = {}
+
+    def leave(reason: str) -> None:
+        left_out[reason] = left_out.get(reason, 0) + 1
+
+    present = []
+    for profile in profiles:
+        if profile.membership_id in exclude_membership_ids:
+            leave("excluded")
+        elif profile.presence != Presence.ONLINE:
+            leave("offline")
+        elif profile.calendar is not None and not is_open(profile.calendar, at):
+            leave("off_hours")
+        elif profile.capacity_for(channel) <= 0:
+            leave("no_channel")
+        else:
+            present.append(profile)
+    if skill_ids and present:
+        skilled = _skilled_profile_ids(tenant, [p.pk for p in present], skill_ids)
+        for profile in present:
+            if profile.pk not in skilled:
+                leave("no_skills")
+        present = [p for p in present if p.pk in skilled]
+    counts = open_counts(tenant, [p.membership.user_id for p in present], channel) if present else {}
+    candidates = []
+    for profile in present:
+        candidate = Candidate(profile, profile.capacity_for(channel), counts.get(profile.membership.user_id, 0))
+        if candidate.spare > 0:
+            candidates.append(candidate)
+        else:
+            leave("full")
+    return Pool(candidates=candidates, left_out=left_out)
+
+
+def candidates_rank(
+    candidates: list[Candidate], *, method: str, sticky_membership_id: int | None = None
+) -> list[tuple[Candidate, str]]:
+    """Candidates best first, each with the reason it would be chosen."""
+
+    def last_assigned(c: Candidate) -> datetime:
+        return c.profile.last_assigned_at.replace(tzinfo=None) if c.profile.last_assigned_at else _NEVER
+
+    if method == AssignmentMethod.ROUND_ROBIN:
+        ordered = sorted(candidates, key=lambda c: (last_assigned(c), c.profile.pk))
+        reason = "round robin"
+    else:
+        # Most spare capacity first; among equals, whoever waited longest since their last assignment.
+        ordered = sorted(candidates, key=lambda c: (-c.spare, c.open_count, last_assigned(c), c.profile.pk))
+        reason = "least busy"
+    ranked = [(c, reason) for c in ordered]
+    sticky = [item for item in ranked if item[0].profile.membership_id == sticky_membership_id]
+    if sticky:
+        ranked.remove(sticky[0])
+        ranked.insert(0, (sticky[0][0], "returning customer's last agent"))
+    return ranked
+
+
+def last_agent_membership_id(tenant: Tenant, conversation: Conversation) -> int | None:
+    """The agent of the customer's most recent other conversation that had one."""
+    from customers.models import Membership
+
+    user_id = (
+        Conversation.objects.for_tenant(tenant)
+        .filter(customer_id=conversation.customer_id, assignee__isnull=False)
+        .exclude(pk=conversation.pk).order_by("-updated_at").values_list("assignee_id", flat=True).first()
+    )
+    if user_id is None:
+        return None
+    return Membership.objects.for_tenant(tenant).filter(user_id=user_id).values_list("pk", flat=True).first()
