@@ -139,6 +139,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-outbound": {"task": "channels_app.tasks.sweep_outbound", "schedule": 60.0},
     "email-imap-poll": {"task": "channels_app.adapters.email.tasks.poll_imap_inboxes", "schedule": 60.0},
     "sla-sweep": {"task": "routing.sla.sla_sweep_task", "schedule": 30.0},
+    "routing-sweep": {"task": "routing.tasks.sweep_unrouted", "schedule": 30.0},
 }
 
 AUTH_PASSWORD_VALIDATORS = [
