@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from channels_app.adapters.base import ChannelAdapter, MalformedInbound, SignatureError
@@ -66,6 +66,10 @@ def inbound_accept(request: HttpRequest, inbox: Inbox, adapter: ChannelAdapter) 
     except (OperationalError, InterfaceError) as exc:
         logger.error("Database unavailable storing a %s message: %s", adapter.channel, exc)
         raise InboundRejected(503, "Storage is unavailable; retry later.") from exc
+    except DataError as exc:
+        # A value the database refuses (too long for its column…): retrying would not help.
+        logger.exception("Unstorable %s message for inbox %s", adapter.channel, inbox.pk)
+        raise InboundRejected(400, "The message has a value that cannot be stored (too long or malformed).") from exc
     except DatabaseError as exc:
         logger.exception("Database error storing a %s message", adapter.channel)
         raise InboundRejected(503, "Storage failed; retry later.") from exc

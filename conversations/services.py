@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import PurePosixPath
 from typing import Any
@@ -277,6 +277,26 @@ def _existing_delivery(tenant: Tenant, inbox: Inbox | None, external_id: str | N
     )
 
 
+def _strip_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_strip_nul(k): _strip_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strip_nul(v) for v in value]
+    return value
+
+
+def _without_nul(message: InboundMessage) -> InboundMessage:
+    """Postgres text and jsonb cannot hold NUL characters; senders put them in anyway."""
+    return replace(
+        message,
+        body=_strip_nul(message.body), subject=_strip_nul(message.subject), sender_name=_strip_nul(message.sender_name),
+        sender_value=_strip_nul(message.sender_value), external_id=_strip_nul(message.external_id),
+        data=_strip_nul(message.data),
+    )
+
+
 def message_record_inbound(*, tenant: Tenant, inbox: Inbox | None, message: InboundMessage) -> InboundResult:
     """Store a customer's message on their one timeline. Safe to call again with the same external id.
 
@@ -286,6 +306,7 @@ def message_record_inbound(*, tenant: Tenant, inbox: Inbox | None, message: Inbo
         raise ConversationError(f"{message.channel!r} is not a channel.")
     if inbox is not None and inbox.tenant_id != tenant.pk:
         raise ConversationError("That inbox belongs to another tenant.")
+    message = _without_nul(message)
     duplicate = _existing_delivery(tenant, inbox, message.external_id)
     if duplicate is not None:
         return InboundResult(duplicate, duplicate.conversation, False, "duplicate")

@@ -114,3 +114,16 @@ def test_the_database_rejects_a_duplicate_external_id_without_an_inbox(tenant):
 
     with pytest.raises(IntegrityError), transaction.atomic():
         TimelineEntry.objects.create(tenant=tenant, customer=customer, kind=EntryKind.MESSAGE, external_id="import-1")
+
+
+def test_it_stores_a_message_with_nul_characters_without_them(tenant, sms_inbox):
+    message = InboundMessage(
+        channel="sms", sender_kind="phone", sender_value="+12025550143", body="hel\x00lo", external_id="SM\x00NUL",
+        sender_name="Ja\x00ne", data={"raw\x00key": ["a\x00b"]},
+    )
+
+    entry = message_record_inbound(tenant=tenant, inbox=sms_inbox, message=message).entry
+
+    entry.refresh_from_db()
+    assert (entry.body, entry.external_id, entry.data) == ("hello", "SMNUL", {"rawkey": ["ab"]})
+    assert entry.customer.name == "Jane"
