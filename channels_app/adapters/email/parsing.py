@@ -314,13 +314,14 @@ def parse_email(raw: bytes) -> ParsedEmail:
         content_id = _content_id(part)
         attachments.append(ParsedAttachment(
             filename=_filename(part, index, warnings), content_type=content_type, content=content,
-            content_id=content_id, inline=disposition == "inline" or (bool(content_id) and disposition != "attachment"),
+            content_id=content_id, # A part with a Content-ID is what the HTML shows in place (cid: links), whatever its disposition says.
+            inline=disposition == "inline" or bool(content_id),
         ))
 
     text = "\n\n".join(t for t in text_parts if t.strip()).replace("\r\n", "\n")
     if not text.strip() and html:
         text = html_to_text(html)
-    safe_html = clean_text(sanitize_html(html)) if html else ""
+    safe_html = clean_text(sanitize_html(html)).strip() if html else ""
 
     headers = {
         name: _header(message, name, warnings)
