@@ -44,7 +44,7 @@ class Pool:
 
     def why_empty(self, channel: str) -> str:
         if not self.left_out:
-            return "no agents in the team"
+            return "no agents to take it"
         label = Channel(channel).label if channel in Channel.values else channel
         words = {
             "offline": "not online", "off_hours": "outside working hours", "no_channel": f"not taking {label}",

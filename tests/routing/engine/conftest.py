@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import itertools
+from datetime import datetime
+
+import pytest
+
+from channels_app.models import Channel
+from conversations.models import Conversation, TimelineEntry
+from conversations.services import InboundMessage, message_record_inbound
+from customers.models import Role
+from routing.models import AgentProfile, AgentSkill, Presence, RoutingRule, Skill, Team
+from tests.factories import MembershipFactory
+
+_numbers = itertools.count(100)
+
+SENDER_KIND = {Channel.SMS: "phone", Channel.VOICE: "phone", Channel.EMAIL: "email", Channel.CHAT: "chat_visitor"}
+
+
+def make_agent(
+    tenant, team: Team | None, name: str, *, capacity: dict[str, int] | None = None, presence: str = Presence.ONLINE,
+    skills: tuple[Skill, ...] = (), last_assigned_at: datetime | None = None,
+) -> AgentProfile:
+    membership = MembershipFactory(tenant=tenant, role=Role.AGENT, display_name=name, user__email=f"{name.lower()}@{tenant.slug}.test")
+    if team is not None:
+        team.members.add(membership)
+    profile = AgentProfile.objects.create(
+        tenant=tenant, membership=membership, capacity=capacity if capacity is not None else {"sms": 2, "email": 5},
+        presence=presence, last_assigned_at=last_assigned_at,
+    )
+    for skill in skills:
+        AgentSkill.objects.create(tenant=tenant, agent=profile, skill=skill)
+    return profile
+
+
+def incoming(tenant, body: str = "Hello", *, channel: str = Channel.SMS, sender: str | None = None, inbox=None) -> Conversation:
+    """A customer writes in: a stored conversation and first message, exactly as a webhook leaves them."""
+    n = next(_numbers)
+    if sender is None:
+        sender = {"phone": f"+1202555{n:04d}", "email": f"customer{n}@example.org", "chat_visitor": f"visitor-{n}"}[SENDER_KIND[channel]]
+    message = InboundMessage(channel=channel, sender_kind=SENDER_KIND[channel], sender_value=sender, body=body)
+    return message_record_inbound(tenant=tenant, inbox=inbox, message=message).conversation
+
+
+def explanations(conversation: Conversation) -> list[str]:
+    return [
+        entry.data["explanation"]
+        for entry in TimelineEntry.objects.for_tenant(conversation.tenant_id)
+        .filter(conversation=conversation, event__in=["routed", "queued", "requeued", "offer_unanswered"])
+        .order_by("created_at", "id")
+    ]
+
+
+@pytest.fixture
+def support(tenant):
+    """A team that gets everything no earlier rule takes."""
+    team = Team.objects.create(tenant=tenant, name="Support")
+    RoutingRule.objects.create(tenant=tenant, name="catch-all", position=1000, set_team=team)
+    return team
