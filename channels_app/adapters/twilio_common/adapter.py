@@ -136,7 +136,10 @@ class TwilioAdapter(ChannelAdapter):
     # --- outbound ------------------------------------------------------------------------------
 
     def provider_address(self, number: str) -> str:
-        return f"{self.address_prefix}{number}"
+        bare = number.strip()
+        if self.address_prefix and bare.lower().startswith(self.address_prefix):
+            bare = bare[len(self.address_prefix):]
+        return f"{self.address_prefix}{bare}"
 
     def content_params(self, entry: TimelineEntry) -> dict[str, Any]:
         return {"body": entry.body}

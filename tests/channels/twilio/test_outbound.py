@@ -139,3 +139,13 @@ def test_it_refuses_a_template_without_a_content_sid(client, tenant, agent):
     with pytest.raises(SendRefused, match="content SID"):
         reply_send(tenant=tenant, conversation=conversation, author=agent, channel="whatsapp", body="",
                    data={"template": {"content_sid": "nope", "preview": "x"}})
+
+
+def test_a_whatsapp_sender_written_with_its_prefix_is_not_prefixed_twice(client, tenant, agent, fake_twilio):
+    inbox, conversation = whatsapp_conversation(client, tenant, hours_ago=1)
+    inbox.settings["from_number"] = "whatsapp:+14155552671"
+    inbox.save()
+    reply = reply_send(tenant=tenant, conversation=conversation, author=agent, channel="whatsapp", body="Hi!")
+    message_deliver(entry_id=reply.pk)
+    [create] = fake_twilio.creates()
+    assert create["form"]["From"] == "whatsapp:+14155552671"
