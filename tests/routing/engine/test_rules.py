@@ -7,8 +7,22 @@ import pytest
 from channels_app.models import Channel
 from conversations.models import Priority
 from customers.models import Tier
-from routing.models import BusinessCalendar, BusinessHoursCondition, CalendarInterval, RoutingRule, Skill, Team
-from routing.rules import KeywordError, RuleInput, compile_keyword, keywords_validate, rules_for_tenant, rules_match
+from routing.models import (
+    BusinessCalendar,
+    BusinessHoursCondition,
+    CalendarInterval,
+    RoutingRule,
+    Skill,
+    Team,
+)
+from routing.rules import (
+    KeywordError,
+    RuleInput,
+    compile_keyword,
+    keywords_validate,
+    rules_for_tenant,
+    rules_match,
+)
 from routing.services import conversation_route
 from tests.factories import InboxFactory
 from tests.routing.engine.conftest import explanations, incoming, make_agent
