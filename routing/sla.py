@@ -384,11 +384,14 @@ def _fire(conversation: Conversation, sla: ConversationSla, metric: str, kind: s
         "metric": metric, "due_at": due.isoformat(), "policy_id": sla.policy_id,
         "policy": policy.name if policy else "", "target_seconds": cycle["target"],
     }
+    # Who owned it when it breached, plus whoever the escalation hands it to.
+    assignee_id, team_id, notify = conversation.assignee_id, conversation.team_id, set(_notify_user_ids(conversation))
     if kind == BREACH:
         calendar = _calendar(policy, conversation) if policy else None
         _record_outcome(conversation, sla, cycle, metric, EventName.SLA_MISSED, now, calendar)
         if policy is not None:
             data["escalation"] = _escalate(conversation, policy, metric, due, now)
+            notify.update(_notify_user_ids(conversation))
     timeline_add_event(
         tenant=conversation.tenant, customer=conversation.customer, conversation=conversation, event=event,
         data=data, at=now,
@@ -396,8 +399,7 @@ def _fire(conversation: Conversation, sla: ConversationSla, metric: str, kind: s
     emit_on_commit(
         "sla.at_risk" if kind == AT_RISK else "sla.breached", tenant_id=conversation.tenant_id,
         conversation_id=conversation.pk, number=conversation.number, metric=metric, due_at=due.isoformat(),
-        policy_id=sla.policy_id, assignee_id=conversation.assignee_id, team_id=conversation.team_id,
-        notify_user_ids=_notify_user_ids(conversation),
+        policy_id=sla.policy_id, assignee_id=assignee_id, team_id=team_id, notify_user_ids=sorted(notify),
     )
 
 
@@ -414,7 +416,7 @@ def sla_timer_check(*, tenant_id: int, conversation_id: int, metric: str, kind: 
     conversation = _locked_conversation(tenant_id, conversation_id)
     if conversation is None:
         return False
-    sla = ConversationSla.objects.for_tenant(tenant_id).select_for_update().select_related("policy").filter(
+    sla = ConversationSla.objects.for_tenant(tenant_id).select_for_update(of=("self",)).select_related("policy").filter(
         conversation_id=conversation_id
     ).first()
     cycle = (sla.state.get("metrics", {}).get(metric) if sla else None) or {}
