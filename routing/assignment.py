@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Coalesce
 
 from channels_app.models import Channel
 from conversations.models import Conversation, Status
@@ -78,14 +80,54 @@ def _skilled_profile_ids(tenant: Tenant, profile_ids: list[int], skill_ids: set[
     return {row["agent_id"] for row in rows}
 
 
+def _pool_query(tenant: Tenant, team: Team | None, channel: str, skill_ids: set[int], exclude: frozenset[int]):
+    """Eligible agents with room, in one query: load and capacity are computed in SQL."""
+    load = (
+        Conversation.objects.for_tenant(tenant)
+        .filter(assignee_id=OuterRef("membership__user_id"), status=Status.OPEN, last_channel=channel)
+        .order_by().values("assignee_id").annotate(n=Count("id")).values("n")
+    )
+    profiles = AgentProfile.objects.for_tenant(tenant).filter(presence=Presence.ONLINE)
+    if team is not None:
+        profiles = profiles.filter(membership__teams=team)
+    if exclude:
+        profiles = profiles.exclude(membership_id__in=exclude)
+    for skill_id in skill_ids:
+        profiles = profiles.filter(Exists(AgentSkill.objects.filter(agent_id=OuterRef("pk"), skill_id=skill_id)))
+    return (
+        profiles.annotate(
+            cap=Coalesce(Cast(KT(f"capacity__{channel}"), IntegerField()), 0),
+            load=Coalesce(Subquery(load, output_field=IntegerField()), 0),
+        )
+        .filter(cap__gt=F("load"))
+        .select_related("membership__user", "calendar")
+    )
+
+
 def agent_pool(
     *, tenant: Tenant, team: Team | None, channel: str, skill_ids: set[int], at: datetime,
     exclude_membership_ids: frozenset[int] = frozenset(),
 ) -> Pool:
-    """Eligible agents with spare capacity on `channel`; without a team, every agent of the tenant."""
+    """Eligible agents with spare capacity on `channel`; without a team, every agent of the tenant.
+    When nobody is left, `left_out` says why (worked out only then: it costs a pass over the team)."""
     from routing.business_hours import is_open
 
-    profiles = AgentProfile.objects.for_tenant(tenant).select_related("membership__user", "calendar")
+    candidates = [
+        Candidate(profile, profile.cap, profile.load)
+        for profile in _pool_query(tenant, team, channel, skill_ids, exclude_membership_ids)
+        if profile.calendar is None or is_open(profile.calendar, at)
+    ]
+    if candidates:
+        return Pool(candidates=candidates, left_out={})
+    return Pool(candidates=[], left_out=_why_nobody(tenant, team, channel, skill_ids, at, exclude_membership_ids))
+
+
+def _why_nobody(
+    tenant: Tenant, team: Team | None, channel: str, skill_ids: set[int], at: datetime, exclude: frozenset[int]
+) -> dict[str, int]:
+    from routing.business_hours import is_open
+
+    profiles = AgentProfile.objects.for_tenant(tenant).select_related("membership", "calendar")
     if team is not None:
         profiles = profiles.filter(membership__teams=team)
     left_out: dict[str, int] = {}
@@ -95,7 +137,7 @@ def agent_pool(
 
     present = []
     for profile in profiles:
-        if profile.membership_id in exclude_membership_ids:
+        if profile.membership_id in exclude:
             leave("excluded")
         elif profile.presence != Presence.ONLINE:
             leave("offline")
@@ -105,21 +147,14 @@ def agent_pool(
             leave("no_channel")
         else:
             present.append(profile)
-    if skill_ids and present:
-        skilled = _skilled_profile_ids(tenant, [p.pk for p in present], skill_ids)
-        for profile in present:
-            if profile.pk not in skilled:
-                leave("no_skills")
-        present = [p for p in present if p.pk in skilled]
+    skilled = _skilled_profile_ids(tenant, [p.pk for p in present], skill_ids) if skill_ids else {p.pk for p in present}
     counts = open_counts(tenant, [p.membership.user_id for p in present], channel) if present else {}
-    candidates = []
     for profile in present:
-        candidate = Candidate(profile, profile.capacity_for(channel), counts.get(profile.membership.user_id, 0))
-        if candidate.spare > 0:
-            candidates.append(candidate)
-        else:
+        if profile.pk not in skilled:
+            leave("no_skills")
+        elif counts.get(profile.membership.user_id, 0) >= profile.capacity_for(channel):
             leave("full")
-    return Pool(candidates=candidates, left_out=left_out)
+    return left_out
 
 
 def candidates_rank(
@@ -149,11 +184,9 @@ def last_agent_membership_id(tenant: Tenant, conversation: Conversation) -> int 
     """The agent of the customer's most recent other conversation that had one."""
     from customers.models import Membership
 
-    user_id = (
+    last_user = (
         Conversation.objects.for_tenant(tenant)
         .filter(customer_id=conversation.customer_id, assignee__isnull=False)
-        .exclude(pk=conversation.pk).order_by("-updated_at").values_list("assignee_id", flat=True).first()
+        .exclude(pk=conversation.pk).order_by("-updated_at").values("assignee_id")[:1]
     )
-    if user_id is None:
-        return None
-    return Membership.objects.for_tenant(tenant).filter(user_id=user_id).values_list("pk", flat=True).first()
+    return Membership.objects.for_tenant(tenant).filter(user_id=Subquery(last_user)).values_list("pk", flat=True).first()
