@@ -11,6 +11,7 @@ ensure_redis || { echo "The tests need Redis at ${REDIS_URL:-redis://127.0.0.1:6
 if [ ! -x /usr/bin/chromium ]; then
   apt_install chromium || { echo "Browser tests need Debian's chromium (apt-get install -y chromium)." >&2; exit 1; }
 fi
+[ -x /usr/sbin/dovecot ] || apt_install dovecot-imapd || echo "IMAP polling tests will be skipped: no dovecot-imapd." >&2
 export DJANGO_SETTINGS_MODULE=omnidesk.settings_test
 
 say "ruff check"

@@ -219,7 +219,7 @@ def _filename(part: EmailMessage, index: int, warnings: list[str]) -> str:
     name = clean_text(str(name)).strip()
     if name:
         return name
-    subtype = part.get_content_subtype() or "bin"
+    subtype = re.sub(r"[^a-z0-9.+-]", "", part.get_content_subtype())[:20] or "bin"
     return f"attachment-{index}.{'eml' if part.get_content_type() == 'message/rfc822' else subtype}"
 
 
@@ -302,7 +302,7 @@ def parse_email(raw: bytes) -> ParsedEmail:
     html = ""
     attachments: list[ParsedAttachment] = []
     for index, part in enumerate(_walk(message, warnings), start=1):
-        content_type = part.get_content_type()
+        content_type = clean_text(part.get_content_type())[:127]
         disposition = _disposition(part)
         if content_type == "text/plain" and disposition != "attachment" and not _named(part):
             text_parts.append(_decode_part(part, "text", warnings))

@@ -107,6 +107,7 @@ listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+auth_failure_delay = 0
 mail_location = maildir:{root}/mail/%u
 first_valid_uid = 1
 default_login_user = dovenull
@@ -157,6 +158,6 @@ def dovecot():
                 pytest.fail(f"dovecot did not start: {(root / 'dovecot.log').read_text() if (root / 'dovecot.log').exists() else ''}")
             time.sleep(0.1)
     yield server
-    subprocess.run([DOVECOT, "-c", str(config), "stop"], check=False)
+    process.terminate()
     process.wait(timeout=10)
     shutil.rmtree(root, ignore_errors=True)
