@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from channels_app.adapters.email.imap import imap_poll_all, imap_poll_inbox
+from channels_app.adapters.email.tasks import poll_imap_inboxes
 from channels_app.models import Channel, Inbox
 from conversations.models import TimelineEntry
 from tests.channels.email.conftest import free_port
@@ -113,3 +114,15 @@ def test_one_broken_mailbox_does_not_stop_the_others(tenant, dovecot):
     assert outcome[unreachable.pk].startswith("error:")
     assert stored_ids() == ["i7@example.org"]
     assert Inbox.objects.get(pk=wrong_password.pk).state == {}
+
+
+def test_the_beat_task_polls_every_mailbox(tenant, dovecot, celery_eager, settings):
+    folder = dovecot.new_folder()
+    dovecot.append(folder, mail(message_id="<i8@example.org>").as_bytes())
+    imap_inbox(tenant, dovecot, folder)
+    InboxFactory(tenant=tenant, channel=Channel.EMAIL, name="Webhook only", address="hook@acme.test")
+
+    poll_imap_inboxes.delay()
+
+    assert stored_ids() == ["i8@example.org"]
+    assert settings.CELERY_BEAT_SCHEDULE["email-imap-poll"]["task"] == poll_imap_inboxes.name
