@@ -397,6 +397,43 @@ def message_record_outbound(
     return entry
 
 
+_UNSET: Any = object()
+
+
+@transaction.atomic
+def conversation_update(
+    *, tenant: Tenant, conversation: Conversation, actor=None, priority: str = _UNSET, subject: str = _UNSET,
+    tags: list[str] = _UNSET,
+) -> Conversation:
+    """Change priority, subject or tags; records what changed and emits conversation.updated once."""
+    conversation = _lock_conversation(tenant, conversation)
+    changed: dict[str, dict[str, Any]] = {}
+    if priority is not _UNSET and priority != conversation.priority:
+        if priority not in Priority.values:
+            raise ConversationError(f"{priority!r} is not a priority ({', '.join(Priority.values)}).")
+        changed["priority"] = {"from": conversation.priority, "to": priority}
+        conversation.priority = priority
+    if subject is not _UNSET and subject.strip()[:300] != conversation.subject:
+        changed["subject"] = {"from": conversation.subject, "to": subject.strip()[:300]}
+        conversation.subject = subject.strip()[:300]
+    if tags is not _UNSET:
+        cleaned = sorted({t.strip().lower()[:64] for t in tags if t and t.strip()})
+        if cleaned != sorted(conversation.tags):
+            changed["tags"] = {"from": sorted(conversation.tags), "to": cleaned}
+            conversation.tags = cleaned
+    if not changed:
+        return conversation
+    at = timezone.now()
+    conversation.updated_at = at
+    conversation.save(update_fields=["priority", "subject", "tags", "updated_at"])
+    timeline_add_event(
+        tenant=tenant, customer=conversation.customer, conversation=conversation, event="updated", actor=actor,
+        data=changed, at=at,
+    )
+    _emit_conversation("conversation.updated", conversation, changed=sorted(changed))
+    return conversation
+
+
 @transaction.atomic
 def note_add(*, tenant: Tenant, conversation: Conversation, author, body: str) -> TimelineEntry:
     if not body.strip():

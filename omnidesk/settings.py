@@ -135,6 +135,10 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A web request hands tasks to the broker after commit; with Redis down it must give up in about a second
+# (the periodic sweepers pick the work up later) instead of hanging the request.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 5}
 CELERY_BEAT_SCHEDULE = {
     "sweep-outbound": {"task": "channels_app.tasks.sweep_outbound", "schedule": 60.0},
     "email-imap-poll": {"task": "channels_app.adapters.email.tasks.poll_imap_inboxes", "schedule": 60.0},

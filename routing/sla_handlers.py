@@ -1,18 +1,30 @@
-"""Domain-event subscribers of the SLA engine. Each recomputes the conversation's SLA in place (no broker
-needed, so a stored conversation always gets its clock); sla_apply is idempotent, so repeats are harmless, and
-the sweeper gives an SLA to any active conversation whose event was lost."""
+"""Domain-event subscribers of the SLA engine. Each recomputes the conversation's SLA in a Celery task, off
+the webhook's request; when the broker cannot take the task, in place (so a stored conversation always gets
+its clock). sla_apply is idempotent, so repeats are harmless, and the sweeper gives an SLA to any active
+conversation whose event was lost."""
 
 from __future__ import annotations
 
+import logging
+
 from django.db import transaction
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from omnidesk.lib.events import DomainEvent, subscribe
 from routing import sla
 
+logger = logging.getLogger(__name__)
+
 
 def _reapply(event: DomainEvent) -> None:
+    conversation_id = event.payload["conversation_id"]
+    try:
+        sla.sla_apply_task.delay(event.tenant_id, conversation_id)
+        return
+    except BrokerUnavailable as exc:
+        logger.warning("Broker unavailable (%s); applying the SLA of conversation %s in place", exc, conversation_id)
     with transaction.atomic():
-        conversation = sla._locked_conversation(event.tenant_id, event.payload["conversation_id"])
+        conversation = sla._locked_conversation(event.tenant_id, conversation_id)
         if conversation is not None:
             sla.sla_apply(conversation=conversation)
 
