@@ -15,6 +15,7 @@ from conversations.services import (
     InboundMessage,
     conversation_assign,
     conversation_set_status,
+    conversation_update,
     message_record_inbound,
     message_record_outbound,
     message_set_delivery_status,
@@ -244,3 +245,28 @@ def test_it_keeps_the_team_when_only_the_assignee_changes_and_clears_it_when_ask
 
     assert kept == support
     assert fresh(conversation).team is None
+
+
+def test_it_changes_priority_and_tags_records_both_and_emits_one_update(
+    tenant, conversation, agent, django_capture_on_commit_callbacks, captured_events
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        conversation_update(tenant=tenant, conversation=conversation, actor=agent, priority="urgent", tags=[" Refund", "vip", ""])
+
+    assert (fresh(conversation).priority, fresh(conversation).tags) == ("urgent", ["refund", "vip"])
+    [event] = events_named(conversation, "updated")
+    assert event.data == {"priority": {"from": "normal", "to": "urgent"}, "tags": {"from": [], "to": ["refund", "vip"]}}
+    assert [(e.name, e.payload["changed"]) for e in captured_events if e.name == "conversation.updated"] == [
+        ("conversation.updated", ["priority", "tags"])
+    ]
+
+
+def test_it_writes_nothing_when_nothing_changes(tenant, conversation, agent):
+    conversation_update(tenant=tenant, conversation=conversation, actor=agent, priority="normal", tags=[])
+
+    assert events_named(conversation, "updated") == []
+
+
+def test_it_refuses_an_unknown_priority(tenant, conversation, agent):
+    with pytest.raises(ConversationError, match="not a priority"):
+        conversation_update(tenant=tenant, conversation=conversation, actor=agent, priority="meh")
