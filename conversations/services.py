@@ -165,7 +165,7 @@ def _status_change(
 
 def _lock_conversation(tenant: Tenant, conversation: Conversation) -> Conversation:
     return (
-        Conversation.objects.for_tenant(tenant).select_for_update(of=("self",))
+        Conversation.objects.for_tenant(tenant).select_for_update(no_key=True, of=("self",))
         .select_related("customer", "tenant").get(pk=conversation.pk)
     )
 
@@ -235,6 +235,14 @@ def _note_channel(conversation: Conversation, channel: str, *, actor, at: dateti
     _emit_conversation("conversation.channel_switched", conversation, from_channel=old, to_channel=channel)
 
 
+def _with_owner(conversation: Conversation | None, tenant: Tenant, customer: Customer) -> Conversation | None:
+    """Attach the tenant and customer we already hold, instead of joining them in again."""
+    if conversation is not None:
+        conversation.tenant = tenant
+        conversation.customer = customer
+    return conversation
+
+
 def _conversation_for_inbound(
     *, tenant: Tenant, customer: Customer, message: InboundMessage, inbox: Inbox | None, at: datetime
 ) -> tuple[Conversation, str]:
@@ -243,23 +251,29 @@ def _conversation_for_inbound(
     An open, pending or snoozed conversation of the customer takes the message, whatever its channel;
     else a conversation resolved within the tenant's reopen window is reopened; else a new one opens.
     """
-    conversations = Conversation.objects.for_tenant(tenant).select_for_update(of=("self",)).select_related("customer", "tenant")
+    conversations = Conversation.objects.for_tenant(tenant).select_for_update(no_key=True)
     if message.conversation_hint is not None:
-        hinted = conversations.filter(pk=message.conversation_hint, customer=customer).exclude(status=Status.CLOSED).first()
+        hinted = _with_owner(
+            conversations.filter(pk=message.conversation_hint, customer=customer).exclude(status=Status.CLOSED).first(),
+            tenant, customer,
+        )
         if hinted is not None:
             reopening = hinted.status == Status.RESOLVED
             if hinted.status != Status.OPEN:
                 _status_change(hinted, Status.OPEN, at=at, reason="customer_replied")
             return hinted, "reopened" if reopening else "joined"
-    active = conversations.filter(customer=customer, status__in=ACTIVE_STATUSES).order_by("-updated_at").first()
+    active = _with_owner(
+        conversations.filter(customer=customer, status__in=ACTIVE_STATUSES).order_by("-updated_at").first(), tenant, customer
+    )
     if active is not None:
         if active.status != Status.OPEN:
             _status_change(active, Status.OPEN, at=at, reason="customer_replied")
         return active, "joined"
     window_start = at - timedelta(days=tenant.reopen_window_days)
-    recent = (
+    recent = _with_owner(
         conversations.filter(customer=customer, status=Status.RESOLVED, resolved_at__gte=window_start)
-        .order_by("-resolved_at").first()
+        .order_by("-resolved_at").first(),
+        tenant, customer,
     )
     if recent is not None:
         _status_change(recent, Status.OPEN, at=at, reason="customer_replied")
@@ -271,10 +285,13 @@ def _conversation_for_inbound(
 def _existing_delivery(tenant: Tenant, inbox: Inbox | None, external_id: str | None) -> TimelineEntry | None:
     if not external_id:
         return None
-    return (
-        TimelineEntry.objects.for_tenant(tenant).select_related("conversation")
-        .filter(inbox=inbox, external_id=external_id).first()
+    # A bare id lookup first: this runs for every inbound message and almost never finds anything.
+    found = list(
+        TimelineEntry.objects.for_tenant(tenant).filter(inbox=inbox, external_id=external_id).values_list("pk", flat=True)[:1]
     )
+    if not found:
+        return None
+    return TimelineEntry.objects.select_related("conversation").get(pk=found[0])
 
 
 def _strip_nul(value: Any) -> Any:
@@ -307,18 +324,17 @@ def message_record_inbound(*, tenant: Tenant, inbox: Inbox | None, message: Inbo
     if inbox is not None and inbox.tenant_id != tenant.pk:
         raise ConversationError("That inbox belongs to another tenant.")
     message = _without_nul(message)
-    duplicate = _existing_delivery(tenant, inbox, message.external_id)
-    if duplicate is not None:
-        return InboundResult(duplicate, duplicate.conversation, False, "duplicate")
     customer, _ = customer_resolve_identity(
         tenant=tenant, kind=message.sender_kind, value=message.sender_value, name=message.sender_name
     )
     with transaction.atomic():
         # One customer's messages are stored one at a time: two simultaneous messages cannot open two
         # conversations, and a re-delivery racing its original finds it after the lock.
-        customer = Customer.objects.for_tenant(tenant).select_for_update().get(pk=customer.pk)
+        # Every row lock in Omnidesk is FOR NO KEY UPDATE: it serializes writers of the row but not the
+        # KEY SHARE locks that inserts referencing it take, which would deadlock webhooks against workers.
+        customer = Customer.objects.for_tenant(tenant).select_for_update(no_key=True).get(pk=customer.pk)
         while customer.merged_into_id is not None:
-            customer = Customer.objects.for_tenant(tenant).select_for_update().get(pk=customer.merged_into_id)
+            customer = Customer.objects.for_tenant(tenant).select_for_update(no_key=True).get(pk=customer.merged_into_id)
         duplicate = _existing_delivery(tenant, inbox, message.external_id)
         if duplicate is not None:
             return InboundResult(duplicate, duplicate.conversation, False, "duplicate")
@@ -344,12 +360,13 @@ def message_record_inbound(*, tenant: Tenant, inbox: Inbox | None, message: Inbo
             updated_at=at,
         )
         conversation.last_customer_message_at = at
+        started_waiting = conversation.waiting_since is None
         conversation.waiting_since = conversation.waiting_since or at
         conversation.updated_at = at
         conversation.save()
         _emit_conversation(
             "message.created", conversation, entry_id=entry.pk, kind=entry.kind, direction=entry.direction,
-            channel=entry.channel,
+            channel=entry.channel, started_waiting=started_waiting,
         )
     return InboundResult(entry, conversation, True, continuity)
 
@@ -392,7 +409,8 @@ def message_record_outbound(
     conversation.updated_at = at
     conversation.save()
     _emit_conversation(
-        "message.created", conversation, entry_id=entry.pk, kind=entry.kind, direction=entry.direction, channel=channel
+        "message.created", conversation, entry_id=entry.pk, kind=entry.kind, direction=entry.direction, channel=channel,
+        started_waiting=False,
     )
     return entry
 
@@ -464,7 +482,7 @@ def message_set_delivery_status(
 ) -> TimelineEntry:
     if status not in _DELIVERY_RANK:
         raise ConversationError(f"{status!r} is not a delivery status.")
-    entry = TimelineEntry.objects.for_tenant(tenant).select_for_update().get(pk=entry.pk)
+    entry = TimelineEntry.objects.for_tenant(tenant).select_for_update(no_key=True).get(pk=entry.pk)
     if external_id and entry.external_id != external_id:
         entry.external_id = external_id
     current = _DELIVERY_RANK.get(entry.delivery_status, -1)

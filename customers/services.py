@@ -130,7 +130,7 @@ def customer_merge(*, tenant: Tenant, survivor: Customer, merged: Customer, acto
     # Lock both rows in id order so two concurrent merges cannot deadlock or interleave.
     locked = {
         c.pk: c
-        for c in Customer.objects.for_tenant(tenant).select_for_update().filter(pk__in=[survivor.pk, merged.pk]).order_by("pk")
+        for c in Customer.objects.for_tenant(tenant).select_for_update(no_key=True).filter(pk__in=[survivor.pk, merged.pk]).order_by("pk")
     }
     if len(locked) != 2:
         raise MergeError("Both customers must belong to this tenant.")
@@ -209,7 +209,7 @@ def membership_send_invitation(*, membership: Membership, invited_by) -> None:
 def membership_set_role(*, tenant: Tenant, membership: Membership, role: str, actor=None) -> Membership:
     if role not in ROLE_RANK:
         raise ValidationError(f"{role!r} is not a role ({', '.join(Role.values)}).")
-    membership = Membership.objects.for_tenant(tenant).select_for_update().get(pk=membership.pk)
+    membership = Membership.objects.for_tenant(tenant).select_for_update(no_key=True).get(pk=membership.pk)
     old_role = membership.role
     if old_role == role:
         return membership

@@ -56,7 +56,7 @@ def _channel_label(channel: str) -> str:
 def _lock_conversation(tenant: Tenant, conversation_id: int, *, wait: bool) -> Conversation | None:
     return (
         Conversation.objects.for_tenant(tenant)
-        .select_for_update(of=("self",), skip_locked=not wait)
+        .select_for_update(no_key=True, of=("self",), skip_locked=not wait)
         .select_related("customer", "team", "tenant")
         .filter(pk=conversation_id).first()
     )
@@ -110,7 +110,7 @@ def _apply_rules(tenant: Tenant, conversation: Conversation, routing: Conversati
 
 def _lock_agent(tenant: Tenant, profile_id: int, *, wait: bool) -> AgentProfile | None:
     return (
-        AgentProfile.objects.for_tenant(tenant).select_for_update(skip_locked=not wait)
+        AgentProfile.objects.for_tenant(tenant).select_for_update(no_key=True, skip_locked=not wait)
         .filter(pk=profile_id).first()
     )
 

@@ -272,9 +272,9 @@ def _send_timer(args: list) -> None:
 
 def _lock(conversation: Conversation) -> ConversationSla:
     # Lock order everywhere: the conversation row, then its SLA row.
-    list(Conversation.objects.for_tenant(conversation.tenant_id).select_for_update().filter(pk=conversation.pk).values_list("pk"))
+    list(Conversation.objects.for_tenant(conversation.tenant_id).select_for_update(no_key=True).filter(pk=conversation.pk).values_list("pk"))
     sla, _ = ConversationSla.objects.get_or_create(conversation=conversation, defaults={"tenant_id": conversation.tenant_id})
-    return ConversationSla.objects.for_tenant(conversation.tenant_id).select_for_update().get(pk=sla.pk)
+    return ConversationSla.objects.for_tenant(conversation.tenant_id).select_for_update(no_key=True).get(pk=sla.pk)
 
 
 def _policy_for(conversation: Conversation, sla: ConversationSla, policy: SlaPolicy | None) -> SlaPolicy | None:
@@ -405,7 +405,7 @@ def _fire(conversation: Conversation, sla: ConversationSla, metric: str, kind: s
 
 def _locked_conversation(tenant_id: int, conversation_id: int) -> Conversation | None:
     return (
-        Conversation.objects.for_tenant(tenant_id).select_for_update(of=("self",))
+        Conversation.objects.for_tenant(tenant_id).select_for_update(no_key=True, of=("self",))
         .select_related("tenant", "customer", "team").filter(pk=conversation_id).first()
     )
 
@@ -416,7 +416,7 @@ def sla_timer_check(*, tenant_id: int, conversation_id: int, metric: str, kind: 
     conversation = _locked_conversation(tenant_id, conversation_id)
     if conversation is None:
         return False
-    sla = ConversationSla.objects.for_tenant(tenant_id).select_for_update(of=("self",)).select_related("policy").filter(
+    sla = ConversationSla.objects.for_tenant(tenant_id).select_for_update(no_key=True, of=("self",)).select_related("policy").filter(
         conversation_id=conversation_id
     ).first()
     cycle = (sla.state.get("metrics", {}).get(metric) if sla else None) or {}
@@ -486,7 +486,7 @@ def _sweep_one(tenant_id: int, conversation_id: int, now: datetime) -> tuple[int
             fired += sla_timer_check(tenant_id=tenant_id, conversation_id=conversation_id, metric=metric, kind=kind, moment=moment)
         elif moment <= _ts(now) + TIMER_HORIZON_SECONDS and moment not in sla.state["metrics"][metric].get("scheduled", []):
             with transaction.atomic():
-                locked = ConversationSla.objects.for_tenant(tenant_id).select_for_update().get(pk=sla.pk)
+                locked = ConversationSla.objects.for_tenant(tenant_id).select_for_update(no_key=True).get(pk=sla.pk)
                 _schedule_timers(locked, now)
                 locked.save(update_fields=["state", "updated_at"])
             armed += 1

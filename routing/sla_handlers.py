@@ -31,6 +31,8 @@ def _reapply(event: DomainEvent) -> None:
 
 @subscribe("conversation.opened", "conversation.reopened", "conversation.status_changed", "message.created")
 def sla_on_conversation_change(event: DomainEvent) -> None:
+    if event.name == "message.created" and event.payload["direction"] == "inbound" and not event.payload["started_waiting"]:
+        return  # the customer was already waiting: no clock changes (and chatty customers cost nothing)
     # Opened: the default policy (a routing rule's explicit policy, set before or after, sticks).
     # Status: pending/snoozed pause, open resumes, resolved meets the resolution target.
     # Message: an agent reply meets first/next response; a customer message starts the next-response clock.

@@ -50,7 +50,7 @@ if [ "$FALLBACK" = 0 ]; then
   "$VENV/bin/celery" -A omnidesk.celery:app beat --loglevel INFO --schedule "$ROOT/var/celerybeat-schedule" &
   pids+=($!)
 fi
-"$VENV/bin/daphne" -b 127.0.0.1 -p "$PORT" omnidesk.asgi:application &
+"$PY" "$ROOT/scripts/serve.py" --host 127.0.0.1 --port "$PORT" --workers "${WEB_CONCURRENCY:-2}" &
 pids+=($!)
 sleep 2
 say "Omnidesk is running at http://127.0.0.1:$PORT/ (admin: http://127.0.0.1:$PORT/admin/). Ctrl-C stops it."

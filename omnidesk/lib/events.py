@@ -27,7 +27,8 @@ EVENT_SCHEMAS: dict[str, frozenset[str]] = {
     "conversation.status_changed": frozenset({"conversation_id", "number", "old_status", "new_status"}),
     "conversation.channel_switched": frozenset({"conversation_id", "number", "from_channel", "to_channel"}),
     "conversation.updated": frozenset({"conversation_id", "number", "changed"}),
-    "message.created": frozenset({"conversation_id", "number", "entry_id", "kind", "direction", "channel"}),
+    # started_waiting: this customer message started a wait for a reply (the agent had answered before).
+    "message.created": frozenset({"conversation_id", "number", "entry_id", "kind", "direction", "channel", "started_waiting"}),
     "note.created": frozenset({"conversation_id", "number", "entry_id"}),
     "sla.at_risk": frozenset({"conversation_id", "number", "metric", "due_at", "policy_id", "assignee_id", "team_id", "notify_user_ids"}),
     "sla.breached": frozenset({"conversation_id", "number", "metric", "due_at", "policy_id", "assignee_id", "team_id", "notify_user_ids"}),

@@ -72,7 +72,7 @@ def api_message_resend(*, tenant: Tenant, entry: TimelineEntry, actor=None) -> T
 
     with transaction.atomic():
         locked = (
-            TimelineEntry.objects.for_tenant(tenant).select_for_update(of=("self",))
+            TimelineEntry.objects.for_tenant(tenant).select_for_update(no_key=True, of=("self",))
             .select_related("inbox", "customer", "conversation")
             .filter(pk=entry.pk, kind=EntryKind.MESSAGE, direction=Direction.OUTBOUND, channel=Channel.API).first()
         )

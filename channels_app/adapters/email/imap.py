@@ -85,7 +85,7 @@ def _fetch(client: imaplib.IMAP4, uid: int) -> bytes | None:
 
 def _remember(inbox: Inbox, uidvalidity: int, last_uid: int) -> None:
     with transaction.atomic():
-        locked = Inbox.objects.select_for_update().get(pk=inbox.pk)
+        locked = Inbox.objects.select_for_update(no_key=True).get(pk=inbox.pk)
         locked.state = {**locked.state, "imap": {"uidvalidity": uidvalidity, "last_uid": last_uid}}
         locked.save(update_fields=["state"])
     inbox.state = locked.state

@@ -61,7 +61,7 @@ def _download(url: str, auth: tuple[str, str], limit: int) -> tuple[bytes | None
 def _mark(entry: TimelineEntry, index: int, **values: str) -> bool:
     """Record what became of media item `index`; False when it was already recorded (a re-run)."""
     with transaction.atomic():
-        locked = TimelineEntry.objects.for_tenant(entry.tenant_id).select_for_update().get(pk=entry.pk)
+        locked = TimelineEntry.objects.for_tenant(entry.tenant_id).select_for_update(no_key=True).get(pk=entry.pk)
         item = locked.data["media"][index]
         if item.get("outcome"):
             return False
