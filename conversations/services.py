@@ -200,6 +200,17 @@ def conversation_assign(
     conversation = _lock_conversation(tenant, conversation)
     new_assignee_id = assignee.pk if assignee is not None else None
     new_team_id = conversation.team_id if team is KEEP_TEAM else (team.pk if team is not None else None)
+    return conversation_assign_locked(
+        tenant=tenant, conversation=conversation, assignee_id=new_assignee_id, team_id=new_team_id, actor=actor
+    )
+
+
+def conversation_assign_locked(
+    *, tenant: Tenant, conversation: Conversation, assignee_id: int | None, team_id: int | None, actor=None
+) -> Conversation:
+    """conversation_assign for a caller that already holds the conversation's row lock (inside its
+    transaction) and has checked that the assignee has a seat in the tenant: the routing engine."""
+    new_assignee_id, new_team_id = assignee_id, team_id
     if conversation.assignee_id == new_assignee_id and conversation.team_id == new_team_id:
         return conversation
     at = timezone.now()

@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omnidesk.settings")
 
@@ -21,3 +22,15 @@ def _adapter_packages() -> list[str]:
 
 
 app.autodiscover_tasks(_adapter_packages)
+
+
+@worker_process_init.connect
+def _forget_parents_database_pool(**kwargs) -> None:
+    """A forked worker process must not use the parent's pooled Postgres sockets (nor close them, which
+    would end the parent's sessions): drop the inherited pool so the child opens its own."""
+    from django.db import connections
+    from django.db.backends.postgresql.base import DatabaseWrapper
+
+    DatabaseWrapper._connection_pools.clear()
+    for connection in connections.all(initialized_only=True):
+        connection.connection = None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery
+from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Subquery, When
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce
 
@@ -80,6 +80,15 @@ def _skilled_profile_ids(tenant: Tenant, profile_ids: list[int], skill_ids: set[
     return {row["agent_id"] for row in rows}
 
 
+def _pool_order(method: str, preferred_membership_id: int | None) -> list:
+    preferred = [Case(When(membership_id=preferred_membership_id, then=0), default=1)] if preferred_membership_id else []
+    never_first = F("last_assigned_at").asc(nulls_first=True)
+    if method == AssignmentMethod.ROUND_ROBIN:
+        return [*preferred, never_first, "pk"]
+    # Most spare capacity first; among equals, whoever waited longest since their last assignment.
+    return [*preferred, (F("cap") - F("load")).desc(), F("load").asc(), never_first, "pk"]
+
+
 def _pool_query(tenant: Tenant, team: Team | None, channel: str, skill_ids: set[int], exclude: frozenset[int]):
     """Eligible agents with room, in one query: load and capacity are computed in SQL."""
     load = (
@@ -104,19 +113,31 @@ def _pool_query(tenant: Tenant, team: Team | None, channel: str, skill_ids: set[
     )
 
 
+# How many of the best-ranked agents are loaded: enough to fall back past a few that another worker is
+# assigning to at this moment, few enough that a 50-agent team costs one small query, not 50 objects.
+POOL_SIZE = 8
+
+
 def agent_pool(
     *, tenant: Tenant, team: Team | None, channel: str, skill_ids: set[int], at: datetime,
-    exclude_membership_ids: frozenset[int] = frozenset(),
+    exclude_membership_ids: frozenset[int] = frozenset(), method: str = AssignmentMethod.LEAST_BUSY,
+    preferred_membership_id: int | None = None, size: int = POOL_SIZE,
 ) -> Pool:
-    """Eligible agents with spare capacity on `channel`; without a team, every agent of the tenant.
-    When nobody is left, `left_out` says why (worked out only then: it costs a pass over the team)."""
+    """The best eligible agents with spare capacity on `channel`, ranked in SQL by the team's method (the
+    preferred agent, for stickiness, first); without a team, every agent of the tenant. When nobody is
+    left, `left_out` says why (worked out only then: it costs a pass over the team)."""
     from routing.business_hours import is_open
 
-    candidates = [
-        Candidate(profile, profile.cap, profile.load)
-        for profile in _pool_query(tenant, team, channel, skill_ids, exclude_membership_ids)
-        if profile.calendar is None or is_open(profile.calendar, at)
-    ]
+    ranked = _pool_query(tenant, team, channel, skill_ids, exclude_membership_ids).order_by(
+        *_pool_order(method, preferred_membership_id)
+    )
+    candidates: list[Candidate] = []
+    # Agents outside their own working hours are dropped here, so read a few more than needed.
+    for profile in ranked[: size * 3]:
+        if profile.calendar is None or is_open(profile.calendar, at):
+            candidates.append(Candidate(profile, profile.cap, profile.load))
+            if len(candidates) == size:
+                break
     if candidates:
         return Pool(candidates=candidates, left_out={})
     return Pool(candidates=[], left_out=_why_nobody(tenant, team, channel, skill_ids, at, exclude_membership_ids))

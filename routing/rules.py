@@ -7,10 +7,12 @@ words or phrases (whole words, case-insensitive) or /regular expressions/.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 
+from django.db.models import Count, Max
 from django.utils import timezone
 
 from conversations.models import Conversation, Direction, EntryKind, TimelineEntry
@@ -167,6 +169,31 @@ def rules_for_tenant(tenant: Tenant, *, include_inactive: bool = False) -> list[
     if not include_inactive:
         rules = rules.filter(is_active=True)
     return list(rules)
+
+
+# Rules change rarely and are read for every routing decision: each worker process keeps a tenant's active
+# rules for a few seconds, keyed by a one-row fingerprint (count, newest id, newest creation) so an added or
+# removed rule is seen at once; an edited one at the latest after RULES_CACHE_SECONDS.
+RULES_CACHE_SECONDS = 5.0
+_rules_cache: dict[int, tuple[float, tuple, list[RoutingRule]]] = {}
+
+
+def rules_for_routing(tenant: Tenant) -> list[RoutingRule]:
+    fingerprint = tuple(
+        RoutingRule.objects.for_tenant(tenant).filter(is_active=True)
+        .aggregate(n=Count("id"), last=Max("id"), newest=Max("created_at")).values()
+    )
+    cached = _rules_cache.get(tenant.pk)
+    now = time.monotonic()
+    if cached is not None and cached[1] == fingerprint and now - cached[0] < RULES_CACHE_SECONDS:
+        return cached[2]
+    rules = rules_for_tenant(tenant)
+    _rules_cache[tenant.pk] = (now, fingerprint, rules)
+    return rules
+
+
+def rules_cache_clear() -> None:
+    _rules_cache.clear()
 
 
 def rules_match(rules: list[RoutingRule], data: RuleInput, *, explain_all: bool = False) -> RuleMatch:

@@ -20,13 +20,13 @@ from django.utils import timezone
 
 from channels_app.models import Channel
 from conversations.models import Conversation, EntryKind, Status, TimelineEntry
-from conversations.services import conversation_assign, timeline_add_event
+from conversations.services import conversation_assign, conversation_assign_locked, timeline_add_event
 from customers.models import Membership, Tenant
 from omnidesk.lib.events import emit_on_commit
 from routing import selectors
 from routing.assignment import Candidate, agent_pool, candidates_rank, last_agent_membership_id, open_count
 from routing.models import AgentProfile, ConversationRouting, Presence, RoutingRule, Team
-from routing.rules import rule_input_for_conversation, rules_for_tenant, rules_match
+from routing.rules import rule_input_for_conversation, rules_for_routing, rules_match
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,8 @@ class RouteOutcome:
 class _Decision:
     notes: list[str] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
+    # The matched rule's required skills, when rules were applied in this decision (saves re-reading them).
+    skill_ids: set[int] | None = None
 
 
 def _channel_label(channel: str) -> str:
@@ -54,25 +56,26 @@ def _channel_label(channel: str) -> str:
 
 
 def _lock_conversation(tenant: Tenant, conversation_id: int, *, wait: bool) -> Conversation | None:
-    return (
+    conversation = (
         Conversation.objects.for_tenant(tenant)
         .select_for_update(no_key=True, of=("self",), skip_locked=not wait)
-        .select_related("customer", "team", "tenant")
+        .select_related("customer", "team")
         .filter(pk=conversation_id).first()
     )
+    if conversation is not None:
+        conversation.tenant = tenant
+    return conversation
 
 
 def _routing_row(tenant: Tenant, conversation: Conversation) -> ConversationRouting:
-    # The conversation is locked, so only one transaction at a time gets here for it.
-    routing, _ = ConversationRouting.objects.for_tenant(tenant).get_or_create(
-        conversation=conversation, defaults={"tenant": tenant}
-    )
-    return routing
+    # The conversation is locked, so only one transaction at a time gets here for it (no savepoint needed).
+    routing = ConversationRouting.objects.for_tenant(tenant).filter(conversation=conversation).first()
+    return routing or ConversationRouting.objects.create(tenant=tenant, conversation=conversation)
 
 
 def _apply_rules(tenant: Tenant, conversation: Conversation, routing: ConversationRouting, at: datetime) -> _Decision:
     decision = _Decision()
-    match = rules_match(rules_for_tenant(tenant), rule_input_for_conversation(conversation, at=at))
+    match = rules_match(rules_for_routing(tenant), rule_input_for_conversation(conversation, at=at))
     rule: RoutingRule | None = match.rule
     if rule is None:
         decision.notes.append("no routing rule matched" + (f"; stays with {conversation.team}" if conversation.team else ""))
@@ -97,7 +100,10 @@ def _apply_rules(tenant: Tenant, conversation: Conversation, routing: Conversati
             changed=changed,
         )
     routing.rule = rule
-    routing.required_skills.set(rule.required_skills.all())
+    skills = list(rule.required_skills.all())  # prefetched with the rules
+    if skills or routing.attempts:
+        routing.required_skills.set(skills)
+    decision.skill_ids = {skill.pk for skill in skills}
     if rule.set_sla_policy_id or "priority" in changed:
         from routing.sla import sla_apply
 
@@ -151,14 +157,15 @@ def _assign_or_queue(
 ) -> RouteOutcome:
     channel = conversation.last_channel
     team: Team | None = conversation.team
-    skill_ids = set(routing.required_skills.values_list("pk", flat=True))
+    skill_ids = decision.skill_ids if decision.skill_ids is not None else set(routing.required_skills.values_list("pk", flat=True))
     relaxed = bool(skill_ids) and routing.skills_relax_at is not None and at >= routing.skills_relax_at
+    sticky = last_agent_membership_id(tenant, conversation)
+    method = team.assignment_method if team is not None else "least_busy"
     pool = agent_pool(
         tenant=tenant, team=team, channel=channel, skill_ids=set() if relaxed else skill_ids, at=at,
-        exclude_membership_ids=exclude | _unanswered_by(tenant, conversation),
+        exclude_membership_ids=exclude | _unanswered_by(tenant, conversation), method=method,
+        preferred_membership_id=sticky,
     )
-    sticky = last_agent_membership_id(tenant, conversation) if pool.candidates else None
-    method = team.assignment_method if team is not None else "least_busy"
     picked = _assign_first_free(tenant, candidates_rank(pool.candidates, method=method, sticky_membership_id=sticky), channel)
     if picked is not None:
         return _assign(tenant, conversation, routing, decision, at, picked, relaxed=relaxed)
@@ -179,7 +186,9 @@ def _assign(
         reason += ", skills relaxed after the team's wait"
     capacity = profile.capacity_for(channel)
     decision.notes.append(f"assigned to {membership.name}: {reason}, {load + 1}/{capacity} {_channel_label(channel)}")
-    conversation_assign(tenant=tenant, conversation=conversation, assignee=membership.user)
+    conversation_assign_locked(
+        tenant=tenant, conversation=conversation, assignee_id=membership.user_id, team_id=conversation.team_id
+    )
     profile.last_assigned_at = at
     profile.save(update_fields=["last_assigned_at"])
     routing.queued_at = None
