@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+from datetime import time
 from secrets import token_hex
 
 from django.conf import settings
@@ -27,7 +28,16 @@ from conversations.services import (
 from customers.models import Identity, Membership, Role, Tenant, Tier
 from customers.services import customer_add_identity
 from omnidesk.lib.crypto import SecretUnreadable
-from routing.models import Team
+from routing.models import (
+    BusinessCalendar,
+    CalendarInterval,
+    RoutingRule,
+    SlaMetric,
+    SlaPolicy,
+    SlaTarget,
+    Team,
+)
+from routing.services import agent_profile_for
 
 PEOPLE = [
     ("admin", "Ada Admin", Role.ADMIN),
@@ -97,6 +107,7 @@ class Command(BaseCommand):
             tenant, users = self._people(slug)
             inboxes = self._inboxes(tenant)
             teams = self._teams(tenant, users)
+            self._routing(tenant, users, teams)
         # Histories go through the real services, each in its own transaction like a webhook would.
         self._histories(tenant, users, inboxes, teams)
         summary = {
@@ -163,6 +174,44 @@ class Command(BaseCommand):
             team.members.add(*Membership.objects.for_tenant(tenant).filter(user__in=[users[h][0] for h in handles]))
             teams[name] = team
         return teams
+
+    def _routing(self, tenant: Tenant, users, teams) -> None:
+        """Office hours, a default SLA, two routing rules, and agents who take work (created once)."""
+        calendar, created = BusinessCalendar.objects.get_or_create(
+            tenant=tenant, name="Office hours", defaults={"time_zone": tenant.time_zone}
+        )
+        if created:
+            CalendarInterval.objects.bulk_create([
+                CalendarInterval(tenant=tenant, calendar=calendar, weekday=day, start=time(9), end=time(17))
+                for day in range(5)
+            ])
+        policy, created = SlaPolicy.objects.get_or_create(
+            tenant=tenant, name="Standard", defaults={"position": 100, "calendar": calendar}
+        )
+        if created:
+            hour = 3600
+            SlaTarget.objects.bulk_create([
+                SlaTarget(tenant=tenant, policy=policy, priority=priority, metric=metric, seconds=seconds)
+                for priority, factor in (("urgent", 0.25), ("high", 0.5), ("normal", 1), ("low", 2))
+                for metric, seconds in (
+                    (SlaMetric.FIRST_RESPONSE, int(hour * factor)), (SlaMetric.NEXT_RESPONSE, int(2 * hour * factor)),
+                    (SlaMetric.RESOLUTION, int(24 * hour * factor)),
+                )
+            ])
+        RoutingRule.objects.get_or_create(
+            tenant=tenant, name="VIP customers", defaults={"position": 10, "tiers": ["vip"], "set_team": teams["VIP desk"],
+                                                          "set_priority": "high"},
+        )
+        RoutingRule.objects.get_or_create(
+            tenant=tenant, name="Billing questions",
+            defaults={"position": 20, "keywords": "refund\ninvoice\n/charged? twice/", "set_team": teams["Billing"]},
+        )
+        RoutingRule.objects.get_or_create(
+            tenant=tenant, name="Everything else", defaults={"position": 100, "set_team": teams["Support"]}
+        )
+        for handle in ("agent1", "agent2"):
+            membership = Membership.objects.for_tenant(tenant).get(user=users[handle][0])
+            agent_profile_for(tenant=tenant, membership=membership)
 
     def _histories(self, tenant: Tenant, users, inboxes, teams) -> None:
         if Identity.objects.for_tenant(tenant).exists():
