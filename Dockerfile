@@ -12,4 +12,4 @@ RUN pip install --no-cache-dir .
 COPY . .
 RUN DEBUG=1 python manage.py collectstatic --noinput
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "omnidesk.asgi:application"]
+CMD ["python", "scripts/serve.py", "--host", "0.0.0.0", "--port", "8000"]
