@@ -214,10 +214,7 @@ def conversation_assign_locked(
     if conversation.assignee_id == new_assignee_id and conversation.team_id == new_team_id:
         return conversation
     at = timezone.now()
-    data = {
-        "from_assignee_id": conversation.assignee_id, "to_assignee_id": new_assignee_id,
-        "from_team_id": conversation.team_id, "to_team_id": new_team_id,
-    }
+    data = _assigned_data(conversation, new_assignee_id, new_team_id)
     conversation.assignee_id = new_assignee_id
     conversation.team_id = new_team_id
     conversation.updated_at = at
@@ -229,6 +226,50 @@ def conversation_assign_locked(
     analytics_event_record(conversation=conversation, name=EventName.ASSIGNMENT, occurred_at=at, agent_id=new_assignee_id)
     _emit_conversation("conversation.assigned", conversation, assignee_id=new_assignee_id, team_id=new_team_id)
     return conversation
+
+
+def _assigned_data(conversation: Conversation, assignee_id: int | None, team_id: int | None) -> dict[str, Any]:
+    """The "assigned" timeline event's data, the same for one assignment and for a batch."""
+    return {
+        "from_assignee_id": conversation.assignee_id, "to_assignee_id": assignee_id,
+        "from_team_id": conversation.team_id, "to_team_id": team_id,
+    }
+
+
+def conversations_assign_bulk(*, tenant: Tenant, assignments: list[tuple[Conversation, int]]) -> None:
+    """conversation_assign_locked for many conversations at once (the routing engine's batches): the
+    caller holds every row lock; a handful of statements instead of four per conversation."""
+    from analytics.models import AnalyticsEvent
+
+    at = timezone.now()
+    changed, entries, events = [], [], []
+    for conversation, assignee_id in assignments:
+        if conversation.assignee_id == assignee_id:
+            continue
+        data = _assigned_data(conversation, assignee_id, conversation.team_id)
+        conversation.assignee_id = assignee_id
+        conversation.updated_at = at
+        changed.append(conversation)
+        entries.append(TimelineEntry(
+            tenant=tenant, customer_id=conversation.customer_id, conversation=conversation, kind=EntryKind.EVENT,
+            event="assigned", data=data, created_at=at, updated_at=at,
+        ))
+        # The fields analytics_event_record sets, row for row.
+        events.append(AnalyticsEvent(
+            tenant_id=conversation.tenant_id, name=EventName.ASSIGNMENT, occurred_at=at, conversation=conversation,
+            customer_id_snapshot=conversation.customer_id, channel=conversation.last_channel, inbox_id_snapshot=None,
+            team_id_snapshot=conversation.team_id, agent_id_snapshot=assignee_id,
+            customer_tier=conversation.customer.tier, value_seconds=None, data={},
+        ))
+    if not changed:
+        return
+    Conversation.objects.bulk_update(changed, ["assignee", "team", "updated_at"])
+    TimelineEntry.objects.bulk_create(entries)
+    AnalyticsEvent.objects.bulk_create(events)
+    for conversation in changed:
+        _emit_conversation(
+            "conversation.assigned", conversation, assignee_id=conversation.assignee_id, team_id=conversation.team_id
+        )
 
 
 def _note_channel(conversation: Conversation, channel: str, *, actor, at: datetime) -> None:
