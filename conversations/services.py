@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.exceptions import SuspiciousFileOperation, ValidationError
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
@@ -263,7 +263,16 @@ def conversations_assign_bulk(*, tenant: Tenant, assignments: list[tuple[Convers
         ))
     if not changed:
         return
-    Conversation.objects.bulk_update(changed, ["assignee", "team", "updated_at"])
+    # One UPDATE ... FROM (VALUES ...): Django's bulk_update builds a CASE per row and costs more CPU.
+    meta = Conversation._meta
+    row = f"(%s::{meta.pk.db_type(connection)}, %s::{meta.get_field('assignee').db_type(connection)})"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {meta.db_table} AS c SET assignee_id = v.assignee_id, updated_at = %s "  # noqa: S608 (names from the model)
+            f"FROM (VALUES {', '.join([row] * len(changed))}) AS v(id, assignee_id) "
+            "WHERE c.id = v.id",
+            [at, *(value for c in changed for value in (c.pk, c.assignee_id))],
+        )
     TimelineEntry.objects.bulk_create(entries)
     AnalyticsEvent.objects.bulk_create(events)
     for conversation in changed:
