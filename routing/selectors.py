@@ -55,6 +55,26 @@ def unrouted_conversation_ids(*, tenant: Tenant, updated_before: datetime, limit
     )
 
 
+def unrouted_batch_ids(*, tenant: Tenant, first: int, limit: int) -> list[int]:
+    """`first`, then the oldest other open, unassigned conversations in no queue (a burst's rest, for
+    routing in one batch), at most `limit` ids in all."""
+    rest = (
+        Conversation.objects.for_tenant(tenant)
+        .filter(status=Status.OPEN, assignee__isnull=True).exclude(pk=first)
+        .filter(Q(routing__isnull=True) | Q(routing__queued_at__isnull=True))
+        .order_by("pk").values_list("pk", flat=True)[: limit - 1]
+    )
+    return [first, *rest]
+
+
+def conversation_is_unrouted(*, tenant: Tenant, conversation_id: int) -> bool:
+    return (
+        Conversation.objects.for_tenant(tenant)
+        .filter(pk=conversation_id, status=Status.OPEN, assignee__isnull=True)
+        .filter(Q(routing__isnull=True) | Q(routing__queued_at__isnull=True)).exists()
+    )
+
+
 def agents_due_for_requeue(*, tenant: Tenant, at: datetime) -> list[int]:
     """Memberships offline (or away) for longer than one of their teams allows, with open work there."""
     due: set[int] = set()

@@ -5,7 +5,11 @@ the timeline.
 Locking, always in this order so two workers never deadlock: the conversation row first (its routing
 row rides on it), then one agent profile at a time. Assignment holds the agent's profile lock until
 commit and re-counts the agent's load under it, so no agent goes over capacity however many workers
-route at once.
+route at once. An agent found full is let go again (savepoint), so a decision waiting for one agent
+holds no other and cannot deadlock with a batch (routing.batch), which locks its agents in id order.
+
+The route_conversation task and queue drains route in batches (routing.batch.conversations_route_batch);
+conversation_route decides for one conversation (re-queues, unanswered calls, the admin).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from customers.models import Membership, Tenant
 from omnidesk.lib.events import emit_on_commit
 from routing import selectors
 from routing.assignment import Candidate, agent_pool, candidates_rank, last_agent_membership_id, open_count
+from routing.batch import BATCH_SIZE, conversations_route_batch
 from routing.models import AgentProfile, ConversationRouting, Presence, RoutingRule, Team
 from routing.rules import rule_input_for_conversation, rules_for_routing, rules_match
 
@@ -125,17 +130,24 @@ def _assign_first_free(
     tenant: Tenant, ranked: list[tuple[Candidate, str]], channel: str
 ) -> tuple[Candidate, str, AgentProfile, int] | None:
     """Lock the best agent whose profile is free (skipping those another worker holds), re-count under
-    the lock; if every good one was busy, wait for them in rank order."""
+    the lock; if every good one was busy, wait for them in rank order.
+
+    An agent found full is let go at once (the savepoint's rollback releases the row lock): a decision
+    waiting for one agent never holds another, so it cannot deadlock with a batch locking in id order."""
     skipped = []
     for wait in (False, True):
         for candidate, reason in (ranked if not wait else skipped):
+            sid = transaction.savepoint()
             profile = _lock_agent(tenant, candidate.profile.pk, wait=wait)
             if profile is None:
+                transaction.savepoint_rollback(sid)
                 skipped.append((candidate, reason))
                 continue
             load = open_count(tenant, candidate.profile.membership.user_id, channel)
             if profile.presence == Presence.ONLINE and load < profile.capacity_for(channel):
+                transaction.savepoint_commit(sid)
                 return candidate, reason, profile, load
+            transaction.savepoint_rollback(sid)
     return None
 
 
@@ -263,20 +275,25 @@ def conversation_route(
     return outcome
 
 
+def conversation_route_with_others(*, tenant: Tenant, conversation_id: int) -> None:
+    """Route a conversation in one batch with up to BATCH_SIZE - 1 other unrouted ones of its tenant. If
+    another transaction held it (and so it is still unrouted), wait for it and route it alone."""
+    ids = selectors.unrouted_batch_ids(tenant=tenant, first=conversation_id, limit=BATCH_SIZE)
+    conversations_route_batch(tenant=tenant, conversation_ids=ids)
+    if selectors.conversation_is_unrouted(tenant=tenant, conversation_id=conversation_id):
+        conversation_route(tenant=tenant, conversation_id=conversation_id)
+
+
 def queue_drain(*, tenant: Tenant, team: Team | None) -> int:
     """Assign waiting conversations of a team (None: the team-less queue), head first, while agents
-    have room; returns how many were assigned. Each conversation is its own short transaction."""
+    have room; returns how many were assigned. Routed in batches, each one short transaction."""
+    ids = list(selectors.queue_for_team(tenant=tenant, team=team).values_list("pk", flat=True)[:DRAIN_BATCH])
     assigned = 0
-    exhausted: set[str] = set()
-    for conversation_id, channel in selectors.queue_for_team(tenant=tenant, team=team).values_list("pk", "last_channel")[:DRAIN_BATCH]:
-        if channel in exhausted:
-            continue
-        outcome = conversation_route(tenant=tenant, conversation_id=conversation_id, wait=False)
-        if outcome.status == "assigned":
-            assigned += 1
-        elif outcome.status == "queued" and not outcome.skills_blocked:
-            # Nobody has room on this channel: the rest of the queue on it cannot move either.
-            exhausted.add(channel)
+    for start in range(0, len(ids), BATCH_SIZE):
+        counts = conversations_route_batch(tenant=tenant, conversation_ids=ids[start:start + BATCH_SIZE])
+        if not counts["assigned"]:
+            break  # nobody had room for the head of the queue: the rest waits for the next drain
+        assigned += counts["assigned"]
     return assigned
 
 

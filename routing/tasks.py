@@ -29,7 +29,8 @@ def route_conversation(conversation_id: int) -> None:
     if tenant_id is None:
         return
     tenant = Tenant.objects.get(pk=tenant_id)
-    services.conversation_route(tenant=tenant, conversation_id=conversation_id)
+    # A burst of new conversations is routed in batches: this one with the oldest others still unrouted.
+    services.conversation_route_with_others(tenant=tenant, conversation_id=conversation_id)
 
 
 @shared_task(**_RETRY)

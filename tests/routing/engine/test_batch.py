@@ -17,6 +17,7 @@ from customers.models import Customer
 from routing.batch import conversations_route_batch
 from routing.models import AgentProfile, AssignmentMethod, ConversationRouting, RoutingRule, Team
 from routing.services import conversation_route
+from routing.tasks import route_conversation
 from tests.factories import TenantFactory
 from tests.routing.engine.conftest import explanations, incoming, make_agent
 
@@ -206,3 +207,15 @@ def test_batches_from_several_threads_never_overfill_an_agent_or_assign_twice():
     assert len(assigned_events) == AGENTS * CAPACITY
     queued = Conversation.objects.for_tenant(tenant).filter(assignee__isnull=True, routing__queued_at__isnull=False)
     assert queued.count() == CONVERSATIONS - AGENTS * CAPACITY
+
+
+def test_the_routing_task_routes_its_conversation_with_the_others_still_unrouted(tenant, support):
+    make_agent(tenant, support, "Dana", capacity={"sms": 5})
+    burst = [incoming(tenant, f"Help {i}") for i in range(3)]
+
+    route_conversation(burst[1].pk)
+
+    assert [name for name, _ in outcomes(burst)] == ["Dana", "Dana", "Dana"]
+    assert [explanations(c)[0].split("; ")[-1] for c in burst] == [
+        "assigned to Dana: least busy, 1/5 SMS", "assigned to Dana: least busy, 2/5 SMS", "assigned to Dana: least busy, 3/5 SMS",
+    ]
