@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.utils import timezone
 
 from channels_app.models import Channel
@@ -427,14 +427,3 @@ def _rang_out(tenant: Tenant, conversations: list[Conversation]) -> list[int]:
         .values_list("conversation_id", flat=True)
     ))
 
-
-def waiting_conversation_ids(*, tenant: Tenant, first: int | None = None, limit: int = BATCH_SIZE) -> list[int]:
-    """`first` and the oldest other open, unassigned conversations of the tenant that no worker holds."""
-    query = (
-        Conversation.objects.for_tenant(tenant).filter(status=Status.OPEN, assignee__isnull=True)
-        .filter(Q(routing__isnull=True) | Q(routing__routed_at__isnull=True) | Q(routing__queued_at__isnull=False))
-    )
-    if first is not None:
-        query = query.exclude(pk=first)
-    ids = list(query.order_by("pk").values_list("pk", flat=True)[: limit - (1 if first is not None else 0)])
-    return [first, *ids] if first is not None else ids
