@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from conversations.models import Conversation
 
 
-def analytics_event_record(
+def analytics_event_build(
     *,
     conversation: Conversation,
     name: str,
@@ -22,8 +22,8 @@ def analytics_event_record(
     occurred_at: datetime | None = None,
     data: dict[str, Any] | None = None,
 ) -> AnalyticsEvent:
-    """Append one reportable moment of a conversation, with its dimensions as they are now."""
-    return AnalyticsEvent.objects.create(
+    """An unsaved analytics event with the conversation's dimensions as they are now (bulk writers save many)."""
+    return AnalyticsEvent(
         tenant_id=conversation.tenant_id,
         name=name,
         occurred_at=occurred_at or timezone.now(),
@@ -37,3 +37,23 @@ def analytics_event_record(
         value_seconds=value_seconds,
         data=data or {},
     )
+
+
+def analytics_event_record(
+    *,
+    conversation: Conversation,
+    name: str,
+    channel: str = "",
+    agent_id: int | None = None,
+    inbox_id: int | None = None,
+    value_seconds: float | None = None,
+    occurred_at: datetime | None = None,
+    data: dict[str, Any] | None = None,
+) -> AnalyticsEvent:
+    """Append one reportable moment of a conversation, with its dimensions as they are now."""
+    event = analytics_event_build(
+        conversation=conversation, name=name, channel=channel, agent_id=agent_id, inbox_id=inbox_id,
+        value_seconds=value_seconds, occurred_at=occurred_at, data=data,
+    )
+    event.save(force_insert=True)
+    return event

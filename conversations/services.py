@@ -10,12 +10,12 @@ from typing import Any
 
 from django.core.exceptions import SuspiciousFileOperation, ValidationError
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
 from analytics.models import EventName
-from analytics.services import analytics_event_record
+from analytics.services import analytics_event_build, analytics_event_record
 from channels_app.models import Channel, Inbox
 from conversations.models import (
     ACTIVE_STATUSES,
@@ -30,6 +30,7 @@ from conversations.models import (
 )
 from customers.models import Customer, Membership, Tenant
 from customers.services import customer_resolve_identity, tenant_counter_next
+from omnidesk.lib.bulk import rows_update
 from omnidesk.lib.events import emit_on_commit
 
 logger = logging.getLogger(__name__)
@@ -254,25 +255,12 @@ def conversations_assign_bulk(*, tenant: Tenant, assignments: list[tuple[Convers
             tenant=tenant, customer_id=conversation.customer_id, conversation=conversation, kind=EntryKind.EVENT,
             event="assigned", data=data, created_at=at, updated_at=at,
         ))
-        # The fields analytics_event_record sets, row for row.
-        events.append(AnalyticsEvent(
-            tenant_id=conversation.tenant_id, name=EventName.ASSIGNMENT, occurred_at=at, conversation=conversation,
-            customer_id_snapshot=conversation.customer_id, channel=conversation.last_channel, inbox_id_snapshot=None,
-            team_id_snapshot=conversation.team_id, agent_id_snapshot=assignee_id,
-            customer_tier=conversation.customer.tier, value_seconds=None, data={},
+        events.append(analytics_event_build(
+            conversation=conversation, name=EventName.ASSIGNMENT, occurred_at=at, agent_id=assignee_id
         ))
     if not changed:
         return
-    # One UPDATE ... FROM (VALUES ...): Django's bulk_update builds a CASE per row and costs more CPU.
-    meta = Conversation._meta
-    row = f"(%s::{meta.pk.db_type(connection)}, %s::{meta.get_field('assignee').db_type(connection)})"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {meta.db_table} AS c SET assignee_id = v.assignee_id, updated_at = %s "  # noqa: S608 (names from the model)
-            f"FROM (VALUES {', '.join([row] * len(changed))}) AS v(id, assignee_id) "
-            "WHERE c.id = v.id",
-            [at, *(value for c in changed for value in (c.pk, c.assignee_id))],
-        )
+    rows_update(Conversation, changed, ["assignee", "updated_at"])
     TimelineEntry.objects.bulk_create(entries)
     AnalyticsEvent.objects.bulk_create(events)
     for conversation in changed:

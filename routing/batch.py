@@ -18,7 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
@@ -26,6 +26,7 @@ from channels_app.models import Channel
 from conversations.models import Conversation, Direction, EntryKind, Priority, Status, TimelineEntry
 from conversations.services import conversations_assign_bulk
 from customers.models import Membership, Tenant
+from omnidesk.lib.bulk import rows_update
 from omnidesk.lib.events import emit_on_commit
 from routing.assignment import Candidate, Pool, candidates_rank
 from routing.business_hours import is_open
@@ -45,31 +46,6 @@ class _Item:
     notes: list[str] = field(default_factory=list)
     data: dict = field(default_factory=dict)
     skill_ids: frozenset[int] = frozenset()
-
-
-def _update_rows(model, objects: list, fields: list[str]) -> None:
-    """bulk_update in one UPDATE ... FROM (VALUES ...) statement: Django's bulk_update builds a CASE per
-    field and row, which costs more CPU than the whole routing decision."""
-    if not objects:
-        return
-    meta = model._meta
-    columns = [meta.get_field(name) for name in fields]
-    pk = meta.pk
-    casts = ", ".join(f"%s::{field.db_type(connection)}" for field in [pk, *columns])
-    values = ", ".join([f"({casts})"] * len(objects))
-    params = []
-    for obj in objects:
-        params.append(pk.get_db_prep_save(obj.pk, connection))
-        params.extend(field.get_db_prep_save(getattr(obj, field.attname), connection) for field in columns)
-    quote = connection.ops.quote_name
-    assignments = ", ".join(f"{quote(field.column)} = v.{quote(field.column)}" for field in columns)
-    names = ", ".join(quote(field.column) for field in [pk, *columns])
-    sql = (
-        f"UPDATE {quote(meta.db_table)} AS t SET {assignments} FROM (VALUES {values}) AS v({names}) "  # noqa: S608 (names from the model)
-        f"WHERE t.{quote(pk.column)} = v.{quote(pk.column)}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
 
 
 def _lock_conversations(tenant: Tenant, conversation_ids: list[int]) -> list[Conversation]:
@@ -156,7 +132,7 @@ def _apply_rules(tenant: Tenant, items: list[_Item], at: datetime) -> None:
         item.notes.append(f"routed {target}by rule '{rule.name}' ({verdict.reason})")
         item.data.update(rule_id=rule.pk, rule=rule.name, changed=changed)
     for fields, conversations in changed_rows.items():
-        _update_rows(Conversation, conversations, [*fields, "updated_at"])
+        rows_update(Conversation, conversations, [*fields, "updated_at"])
     if skill_rows:
         through = ConversationRouting.required_skills.through
         through.objects.filter(conversationrouting_id__in=[r.pk for r, _ in skill_rows]).delete()
@@ -369,13 +345,13 @@ def _write(tenant: Tenant, result: _Result, at: datetime) -> None:
     )
     profiles = list({profile.pk: profile for _, profile, *_ in result.assigned}.values())
     if profiles:
-        _update_rows(AgentProfile, profiles, ["last_assigned_at"])
+        rows_update(AgentProfile, profiles, ["last_assigned_at"])
     routings = [item.routing for item, *_ in result.assigned] + [item.routing for item, _ in result.queued]
     for routing in routings:
         routing.routed_at = routing.routed_at or at
         routing.attempts += 1
     if routings:
-        _update_rows(
+        rows_update(
             ConversationRouting, routings, ["rule", "queued_at", "skills_relax_at", "routed_at", "attempts", "last_agent"]
         )
 
