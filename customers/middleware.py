@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from customers.selectors import memberships_of_user
+from customers.selectors import membership_current, memberships_of_user
 
 SESSION_KEY = "current_tenant_id"
 
@@ -23,8 +23,7 @@ class CurrentTenantMiddleware:
         request.tenant = None
         if request.user.is_authenticated:
             memberships = list(memberships_of_user(user=request.user))
-            wanted = request.session.get(SESSION_KEY)
-            chosen = next((m for m in memberships if m.tenant_id == wanted), memberships[0] if memberships else None)
+            chosen = membership_current(memberships=memberships, wanted_tenant_id=request.session.get(SESSION_KEY))
             if chosen is not None:
                 request.membership = chosen
                 request.tenant = chosen.tenant

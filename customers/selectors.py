@@ -16,6 +16,11 @@ def memberships_of_user(*, user) -> QuerySet[Membership]:
     return Membership.objects.filter(user=user).select_related("tenant").order_by("tenant__name")
 
 
+def membership_current(*, memberships: list[Membership], wanted_tenant_id: int | None) -> Membership | None:
+    """The seat a user works in now: the tenant they switched to, else their first one."""
+    return next((m for m in memberships if m.tenant_id == wanted_tenant_id), memberships[0] if memberships else None)
+
+
 def customer_list(*, tenant: Tenant) -> QuerySet[Customer]:
     return Customer.objects.for_tenant(tenant).filter(merged_into__isnull=True)
 

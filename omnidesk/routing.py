@@ -1,5 +1,11 @@
-"""Websocket routes; the workspace and chat consumers register here as they land."""
+"""Websocket routes."""
 
 from __future__ import annotations
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from conversations.consumers import WorkspaceConsumer
+
+websocket_urlpatterns = [
+    path("ws/workspace/", WorkspaceConsumer.as_asgi()),
+]

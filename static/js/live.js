@@ -1,0 +1,81 @@
+// Live workspace: one websocket per tab. Events carry ids only; the page refetches what changed through
+// the normal (permission-checked) views, and refetches everything after a reconnect so nothing is missed.
+(function () {
+  "use strict";
+  var body = document.body;
+  var me = Number(body.dataset.userId);
+  var socket = null;
+  var retry = 1000;
+  var refreshTimer = null;
+
+  function toast(text) {
+    var box = document.getElementById("toasts");
+    if (!box) return;
+    var item = document.createElement("div");
+    item.className = "toast";
+    item.textContent = text;
+    box.appendChild(item);
+    setTimeout(function () { item.remove(); }, 6000);
+  }
+
+  // Replace the live regions of this page with their fresh versions (debounced: bursts cost one fetch).
+  function refresh() {
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(function () {
+      fetch(window.location.href, { headers: { "X-Requested-With": "live" }, credentials: "same-origin" })
+        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (html) {
+          if (!html) return;
+          var fresh = new DOMParser().parseFromString(html, "text/html");
+          document.querySelectorAll("[data-live-region]").forEach(function (region) {
+            var replacement = fresh.querySelector('[data-live-region="' + region.dataset.liveRegion + '"]');
+            if (replacement) region.replaceWith(replacement);
+          });
+        });
+    }, 150);
+  }
+
+  function concernsThisPage(event) {
+    var open = document.querySelector("[data-conversation-id]");
+    if (!open) return true; // lists refresh on any conversation event they may show
+    return Number(open.dataset.conversationId) === event.conversation_id;
+  }
+
+  function onEvent(event) {
+    if (event.type === "hello") return;
+    if (event.type === "conversation.assigned" && event.assignee_id === me) {
+      toast("Conversation #" + event.number + " was assigned to you");
+    }
+    if (event.type === "sla.breached" || event.type === "sla.at_risk") {
+      toast("SLA " + (event.type === "sla.breached" ? "breached" : "at risk") + " on #" + event.number);
+    }
+    if (event.conversation_id === undefined || concernsThisPage(event)) refresh();
+  }
+
+  function connect() {
+    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    socket = new WebSocket(scheme + window.location.host + "/ws/workspace/");
+    socket.onopen = function () {
+      if (retry > 1000) refresh(); // catch up on what happened while disconnected
+      retry = 1000;
+      body.classList.remove("offline");
+    };
+    socket.onmessage = function (message) { onEvent(JSON.parse(message.data)); };
+    socket.onclose = function (closed) {
+      body.classList.add("offline");
+      if (closed.code === 4401 || closed.code === 4403) return;
+      setTimeout(connect, retry);
+      retry = Math.min(retry * 2, 10000);
+    };
+  }
+
+  var presence = document.getElementById("presence");
+  if (presence) {
+    presence.addEventListener("change", function () {
+      if (socket && socket.readyState === WebSocket.OPEN) {
+        socket.send(JSON.stringify({ type: "presence", presence: presence.value }));
+      }
+    });
+  }
+  connect();
+})();
