@@ -1,8 +1,11 @@
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from datetime import timedelta
 
-from conversations.models import Conversation, TimelineEntry
+from django.db.models import Count, F, Q, QuerySet
+from django.utils import timezone
+
+from conversations.models import Conversation, Status, TimelineEntry
 from customers.models import Customer, Membership, Role, Tenant
 
 
@@ -10,12 +13,63 @@ def conversation_list(*, tenant: Tenant, membership: Membership, status: str | N
     """Conversations a member may see: agents their own, their teams' and unassigned ones; supervisors all."""
     conversations = Conversation.objects.for_tenant(tenant).select_related("customer", "assignee", "team")
     if not membership.has_role(Role.SUPERVISOR):
-        conversations = conversations.filter(
-            Q(assignee=membership.user) | Q(assignee__isnull=True) | Q(team__members=membership)
-        ).distinct()
+        conversations = conversations.filter(_visible_to_agent(membership))
     if status:
         conversations = conversations.filter(status=status)
     return conversations.order_by("-updated_at")
+
+
+def _visible_to_agent(membership: Membership) -> Q:
+    return (
+        Q(assignee=membership.user_id) | Q(assignee__isnull=True)
+        | Q(team_id__in=membership.teams.values("pk"))
+    )
+
+
+# The workspace's left-hand views: name -> (label, condition, who may use it).
+SLA_AT_RISK_WITHIN = timedelta(minutes=30)
+
+
+def _workspace_views(membership: Membership, now) -> dict[str, tuple[str, Q]]:
+    soon = now + SLA_AT_RISK_WITHIN
+    views = {
+        "mine": ("Mine", Q(status=Status.OPEN, assignee=membership.user_id)),
+        "unassigned": ("Unassigned", Q(status=Status.OPEN, assignee__isnull=True)),
+        "teams": ("My teams", Q(status=Status.OPEN, team_id__in=membership.teams.values("pk"))),
+        "all": ("All open", Q(status=Status.OPEN)),
+        "pending": ("Pending", Q(status=Status.PENDING)),
+        "snoozed": ("Snoozed", Q(status=Status.SNOOZED)),
+        "resolved": ("Resolved", Q(status=Status.RESOLVED)),
+        "sla": ("SLA at risk", Q(status=Status.OPEN) & (
+            Q(first_response_due_at__lte=soon) | Q(next_response_due_at__lte=soon) | Q(resolution_due_at__lte=soon)
+        )),
+    }
+    if not membership.has_role(Role.SUPERVISOR):
+        del views["all"]
+    return views
+
+
+def workspace_view_counts(*, tenant: Tenant, membership: Membership) -> list[tuple[str, str, int]]:
+    """Each view with its live count, in one query."""
+    views = _workspace_views(membership, timezone.now())
+    counts = conversation_list(tenant=tenant, membership=membership).order_by().aggregate(
+        **{name: Count("pk", filter=condition) for name, (_, condition) in views.items()}
+    )
+    return [(name, label, counts[name]) for name, (label, _) in views.items()]
+
+
+def workspace_view(
+    *, tenant: Tenant, membership: Membership, view: str, channel: str = "", priority: str = ""
+) -> QuerySet[Conversation]:
+    views = _workspace_views(membership, timezone.now())
+    _, condition = views.get(view, views["unassigned"])
+    conversations = conversation_list(tenant=tenant, membership=membership).filter(condition)
+    if channel:
+        conversations = conversations.filter(last_channel=channel)
+    if priority:
+        conversations = conversations.filter(priority=priority)
+    # Longest-waiting first; then the most recently active.
+    return conversations.order_by(F("waiting_since").asc(nulls_last=True), "-updated_at")
 
 
 def conversation_get(*, tenant: Tenant, membership: Membership, number: int) -> Conversation:

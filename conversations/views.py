@@ -6,14 +6,16 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from channels_app.models import Channel
 from channels_app.services import reply_send
 from conversations.forms import NoteForm, ReplyForm, StatusForm
-from conversations.models import Conversation, Status
+from conversations.models import Conversation, Priority
 from conversations.selectors import (
     conversation_get,
-    conversation_list,
     conversation_reply_channels,
     conversation_timeline,
+    workspace_view,
+    workspace_view_counts,
 )
 from conversations.services import conversation_set_status, note_add
 from omnidesk.lib.access import member_required
@@ -28,13 +30,21 @@ def _conversation_or_404(request, number: int) -> Conversation:
 
 @member_required()
 def workspace_home(request):
-    status = request.GET.get("status") or Status.OPEN
-    if status not in Status.values:
-        status = Status.OPEN
-    conversations = conversation_list(tenant=request.tenant, membership=request.membership, status=status)[:100]
+    counts = workspace_view_counts(tenant=request.tenant, membership=request.membership)
+    view = request.GET.get("view") or "mine"
+    if view not in {name for name, _, _ in counts}:
+        view = "mine"
+    channel = request.GET.get("channel", "") if request.GET.get("channel") in Channel.values else ""
+    priority = request.GET.get("priority", "") if request.GET.get("priority") in Priority.values else ""
+    conversations = workspace_view(
+        tenant=request.tenant, membership=request.membership, view=view, channel=channel, priority=priority
+    )[:100]
     return render(
         request, "conversations/home.html",
-        {"conversations": conversations, "status": status, "statuses": Status.choices},
+        {
+            "conversations": conversations, "views": counts, "view": view, "channel": channel, "priority": priority,
+            "channels": Channel.choices, "priorities": Priority.choices,
+        },
     )
 
 

@@ -64,7 +64,8 @@ def test_a_new_sms_appears_in_the_agents_open_list_without_reload(asgi_server, p
     page.fill("#id_username", agent.email)
     page.fill("#id_password", "correct horse battery staple")
     page.click("button[type=submit]")
-    expect(page.locator("table.list")).to_contain_text("No open conversations")
+    page.goto(f"{asgi_server}/app/?view=unassigned")
+    expect(page.locator("table.list")).to_contain_text("No conversations here")
     page.wait_for_timeout(1000)  # the websocket connects
 
     # Stored from another thread, as a webhook would be: Playwright's event loop owns this one.
@@ -77,3 +78,4 @@ def test_a_new_sms_appears_in_the_agents_open_list_without_reload(asgi_server, p
     arrival.join()
 
     expect(page.locator("table.list")).to_contain_text("Maria", timeout=10000)
+    expect(page.locator(".views a.active .count")).to_have_text("1")

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from conversations.models import Status
+from conversations.selectors import workspace_view, workspace_view_counts
+from conversations.services import (
+    InboundMessage,
+    conversation_assign,
+    conversation_set_status,
+    message_record_inbound,
+)
+from tests.factories import TeamFactory
+
+
+def conversation_from(tenant, inbox, sender):
+    message = InboundMessage(channel="sms", sender_kind="phone", sender_value=sender, body="Hi")
+    return message_record_inbound(tenant=tenant, inbox=inbox, message=message).conversation
+
+
+def counts(tenant, user):
+    return {name: count for name, _, count in workspace_view_counts(tenant=tenant, membership=user.membership)}
+
+
+def test_views_count_what_each_person_may_see(tenant, sms_inbox, agent, teammate, supervisor):
+    billing = TeamFactory(tenant=tenant, name="Billing")
+    billing.members.add(teammate.membership)
+    mine = conversation_from(tenant, sms_inbox, "+12025550101")
+    conversation_assign(tenant=tenant, conversation=mine, assignee=agent)
+    theirs = conversation_from(tenant, sms_inbox, "+12025550102")
+    conversation_assign(tenant=tenant, conversation=theirs, assignee=teammate, team=billing)
+    conversation_from(tenant, sms_inbox, "+12025550103")
+    waiting = conversation_from(tenant, sms_inbox, "+12025550104")
+    conversation_set_status(tenant=tenant, conversation=waiting, status=Status.PENDING)
+
+    assert counts(tenant, agent) == {
+        "mine": 1, "unassigned": 1, "teams": 0, "pending": 1, "snoozed": 0, "resolved": 0, "sla": 0,
+    }
+    assert counts(tenant, supervisor)["all"] == 3
+    assert counts(tenant, teammate)["teams"] == 1
+
+
+def test_an_agent_never_lists_another_teams_conversation(tenant, sms_inbox, agent, teammate):
+    billing = TeamFactory(tenant=tenant, name="Billing")
+    theirs = conversation_from(tenant, sms_inbox, "+12025550102")
+    conversation_assign(tenant=tenant, conversation=theirs, assignee=teammate, team=billing)
+
+    listed = {
+        c.pk for view in ("mine", "unassigned", "teams", "pending", "snoozed", "resolved", "sla", "all")
+        for c in workspace_view(tenant=tenant, membership=agent.membership, view=view)
+    }
+
+    assert theirs.pk not in listed
+
+
+def test_the_list_page_runs_a_bounded_number_of_queries(client, tenant, sms_inbox, agent, django_assert_max_num_queries):
+    for n in range(30):
+        conversation_from(tenant, sms_inbox, f"+120255502{n:02d}")
+    client.force_login(agent)
+
+    with django_assert_max_num_queries(12):
+        response = client.get("/app/?view=unassigned")
+
+    assert response.status_code == 200
+    assert response.content.decode().count('href="/app/conversations/') == 30
