@@ -8,7 +8,7 @@ from django.views.decorators.http import require_POST
 
 from channels_app.models import Channel
 from channels_app.services import reply_send
-from conversations.forms import NoteForm, ReplyForm, StatusForm
+from conversations.forms import AssignForm, DetailsForm, NoteForm, ReplyForm, StatusForm
 from conversations.models import Conversation, Priority
 from conversations.selectors import (
     conversation_get,
@@ -17,8 +17,10 @@ from conversations.selectors import (
     workspace_view,
     workspace_view_counts,
 )
-from conversations.services import conversation_set_status, note_add
+from conversations.services import conversation_assign, conversation_set_status, conversation_update, note_add
+from customers.models import Membership
 from omnidesk.lib.access import member_required
+from routing.models import Team
 
 
 def _conversation_or_404(request, number: int) -> Conversation:
@@ -59,6 +61,10 @@ def conversation_detail(request, number: int):
             "status_form": StatusForm(initial={"status": conversation.status}),
             "note_form": NoteForm(),
             "reply_form": ReplyForm(channels=conversation_reply_channels(conversation=conversation)),
+            "assign_form": _assign_form(request, initial={
+                "assignee": conversation.assignee_id or "", "team": conversation.team_id or "",
+            }),
+            "details_form": DetailsForm(initial={"priority": conversation.priority, "tags": ", ".join(conversation.tags)}),
         },
     )
 
@@ -108,4 +114,48 @@ def conversation_reply(request, number: int):
         )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
+    return redirect("workspace:conversation", number=number)
+
+
+def _assign_form(request, data=None, initial=None) -> AssignForm:
+    members = Membership.objects.for_tenant(request.tenant).select_related("user").order_by("display_name", "user__email")
+    teams = Team.objects.for_tenant(request.tenant).order_by("name")
+    return AssignForm(data, initial=initial, members=members, teams=teams)
+
+
+@member_required()
+@require_POST
+def conversation_assign_view(request, number: int):
+    conversation = _conversation_or_404(request, number)
+    data = request.POST.copy()
+    if data.get("assignee") == "me":
+        data["assignee"] = str(request.user.pk)
+    form = _assign_form(request, data)
+    if not form.is_valid():
+        messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        return redirect("workspace:conversation", number=number)
+    assignee = (
+        Membership.objects.for_tenant(request.tenant).select_related("user").get(user_id=form.cleaned_data["assignee"]).user
+        if form.cleaned_data["assignee"] else None
+    )
+    team = Team.objects.for_tenant(request.tenant).get(pk=form.cleaned_data["team"]) if form.cleaned_data["team"] else None
+    try:
+        conversation_assign(tenant=request.tenant, conversation=conversation, assignee=assignee, team=team, actor=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect("workspace:conversation", number=number)
+
+
+@member_required()
+@require_POST
+def conversation_details(request, number: int):
+    conversation = _conversation_or_404(request, number)
+    form = DetailsForm(request.POST)
+    if form.is_valid():
+        conversation_update(
+            tenant=request.tenant, conversation=conversation, actor=request.user,
+            priority=form.cleaned_data["priority"], tags=form.cleaned_data["tags"],
+        )
+    else:
+        messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
     return redirect("workspace:conversation", number=number)
