@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import PurePosixPath
@@ -507,14 +508,33 @@ def note_add(*, tenant: Tenant, conversation: Conversation, author, body: str) -
         raise ConversationError("A note needs some text.")
     conversation = _lock_conversation(tenant, conversation)
     at = timezone.now()
+    mentioned = _mentioned_user_ids(tenant, body, author)
     entry = TimelineEntry.objects.create(
         tenant=tenant, customer=conversation.customer, conversation=conversation, kind=EntryKind.NOTE,
-        author=author, body=body, created_at=at, updated_at=at,
+        author=author, body=body, created_at=at, updated_at=at, data={"mentions": mentioned} if mentioned else {},
     )
     conversation.updated_at = at
     conversation.save(update_fields=["updated_at"])
     _emit_conversation("note.created", conversation, entry_id=entry.pk)
+    if mentioned:
+        _emit_conversation("mention.created", conversation, entry_id=entry.pk, notify_user_ids=mentioned)
     return entry
+
+
+_MENTION = re.compile(r"(?<![\w.])@([\w.+-]+)")
+
+
+def _mentioned_user_ids(tenant: Tenant, body: str, author) -> list[int]:
+    """Teammates named in a note as @handle: the local part of their e-mail, or their display name without spaces."""
+    handles = {match.lower().rstrip(".") for match in _MENTION.findall(body)}
+    if not handles:
+        return []
+    found = []
+    for membership in Membership.objects.for_tenant(tenant).select_related("user"):
+        names = {membership.user.email.split("@")[0].lower(), membership.name.replace(" ", "").lower()}
+        if names & handles and membership.user_id != getattr(author, "pk", None):
+            found.append(membership.user_id)
+    return sorted(found)
 
 
 # Delivery statuses only move forward; providers' callbacks arrive out of order.

@@ -30,6 +30,7 @@ EVENT_SCHEMAS: dict[str, frozenset[str]] = {
     # started_waiting: this customer message started a wait for a reply (the agent had answered before).
     "message.created": frozenset({"conversation_id", "number", "entry_id", "kind", "direction", "channel", "started_waiting"}),
     "note.created": frozenset({"conversation_id", "number", "entry_id"}),
+    "mention.created": frozenset({"conversation_id", "number", "entry_id", "notify_user_ids"}),
     "sla.at_risk": frozenset({"conversation_id", "number", "metric", "due_at", "policy_id", "assignee_id", "team_id", "notify_user_ids"}),
     "sla.breached": frozenset({"conversation_id", "number", "metric", "due_at", "policy_id", "assignee_id", "team_id", "notify_user_ids"}),
     "agent.presence_changed": frozenset({"membership_id", "presence"}),

@@ -46,6 +46,9 @@
     if (event.type === "conversation.assigned" && event.assignee_id === me) {
       toast("Conversation #" + event.number + " was assigned to you");
     }
+    if (event.type === "mention.created" && (event.notify_user_ids || []).indexOf(me) !== -1) {
+      toast("You were mentioned in #" + event.number);
+    }
     if (event.type === "sla.breached" || event.type === "sla.at_risk") {
       toast("SLA " + (event.type === "sla.breached" ? "breached" : "at risk") + " on #" + event.number);
     }

@@ -123,7 +123,7 @@ def test_every_event_the_services_emit_carries_its_schema_keys(
         first = message_record_inbound(tenant=tenant, inbox=sms_inbox, message=sms())
         conversation = first.conversation
         conversation_assign(tenant=tenant, conversation=conversation, assignee=agent, team=team, actor=supervisor)
-        note_add(tenant=tenant, conversation=conversation, author=agent, body="Checking the courier")
+        note_add(tenant=tenant, conversation=conversation, author=agent, body="Checking the courier, @supervisor")
         message_record_outbound(
             tenant=tenant, conversation=conversation, author=agent, channel=Channel.EMAIL, inbox=email_inbox,
             body="Moving to e-mail",

@@ -129,3 +129,23 @@ async def test_an_anonymous_socket_is_refused():
     connected, code = await communicator.connect()
 
     assert (connected, code) == (False, NOT_SIGNED_IN)
+
+
+async def test_a_teammate_mentioned_in_a_note_hears_it_even_outside_the_conversations_team(tenant, agent, teammate, supervisor):
+    from conversations.services import note_add
+
+    inbox = await database_sync_to_async(InboxFactory)(tenant=tenant, channel="sms", name="SMS")
+    billing = await database_sync_to_async(TeamFactory)(tenant=tenant, name="Billing")
+    result = await database_sync_to_async(sms_arrives)(tenant, inbox)
+    await database_sync_to_async(conversation_assign)(
+        tenant=tenant, conversation=result.conversation, assignee=supervisor, team=billing
+    )
+    socket = await connect(teammate)
+
+    await database_sync_to_async(note_add)(
+        tenant=tenant, conversation=result.conversation, author=agent, body="@teammate please call them back"
+    )
+
+    heard = [(e["type"], e["notify_user_ids"]) for e in await events_of(socket)]
+    assert heard == [("mention.created", [teammate.pk])]
+    await socket.disconnect()

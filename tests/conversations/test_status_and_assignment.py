@@ -270,3 +270,18 @@ def test_it_writes_nothing_when_nothing_changes(tenant, conversation, agent):
 def test_it_refuses_an_unknown_priority(tenant, conversation, agent):
     with pytest.raises(ConversationError, match="not a priority"):
         conversation_update(tenant=tenant, conversation=conversation, actor=agent, priority="meh")
+
+
+def test_a_note_mentioning_teammates_records_them_and_tells_them(
+    tenant, conversation, agent, teammate, supervisor, django_capture_on_commit_callbacks, captured_events
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        note = note_add(
+            tenant=tenant, conversation=conversation, author=agent,
+            body="@teammate can you check? cc @Supervisor. Not me: @agent, nobody: @ghost, mail: x@teammate",
+        )
+
+    assert note.data == {"mentions": sorted([teammate.pk, supervisor.pk])}
+    assert [e.payload["notify_user_ids"] for e in captured_events if e.name == "mention.created"] == [
+        sorted([teammate.pk, supervisor.pk])
+    ]
