@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector
 from django.db import models
 from django.utils import timezone
 
@@ -142,6 +143,8 @@ class TimelineEntry(TenantOwned):
             models.Index(fields=["tenant", "customer", "created_at"], name="entry_customer_time"),
             # E-mail threading finds a Message-ID whatever inbox it went through.
             models.Index(fields=["tenant", "external_id"], name="entry_tenant_external_id"),
+            # Workspace search over message and note text ("simple": no language guessing across tenants).
+            GinIndex(SearchVector("body", config="simple"), name="entry_body_search"),
         ]
 
     def __str__(self) -> str:

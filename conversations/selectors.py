@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
+from django.conf import settings
+from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
 from conversations.models import Conversation, Status, TimelineEntry
-from customers.models import Customer, Membership, Role, Tenant
+from customers.models import Customer, Identity, Membership, Role, Tenant
 
 
 def conversation_list(*, tenant: Tenant, membership: Membership, status: str | None = None) -> QuerySet[Conversation]:
@@ -56,6 +59,28 @@ def workspace_view_counts(*, tenant: Tenant, membership: Membership) -> list[tup
         **{name: Count("pk", filter=condition) for name, (_, condition) in views.items()}
     )
     return [(name, label, counts[name]) for name, (label, _) in views.items()]
+
+
+def conversation_search(*, tenant: Tenant, membership: Membership, query: str) -> QuerySet[Conversation]:
+    """Conversations (any status) whose customer's name or any address contains the query, or whose
+    messages and notes match it (Postgres full-text search on the GIN index; plain containment elsewhere)."""
+    query = query.strip()[:200]
+    visible = conversation_list(tenant=tenant, membership=membership)
+    if not query:
+        return visible.none()
+    words = re.findall(r"\w+", query)
+    if settings.USING_POSTGRES and words:
+        # Every word as a prefix ("parcel" finds "parcels"); words are \w+ only, so the raw query is safe.
+        prefixes = " & ".join(f"{word}:*" for word in words[:10])
+        text_match = TimelineEntry.objects.for_tenant(tenant).annotate(
+            search=SearchVector("body", config="simple")
+        ).filter(search=SearchQuery(prefixes, config="simple", search_type="raw"))
+    else:
+        text_match = TimelineEntry.objects.for_tenant(tenant).filter(body__icontains=query)
+    by_customer = Q(customer__name__icontains=query) | Q(
+        customer_id__in=Identity.objects.for_tenant(tenant).filter(value__icontains=query.lower()).values("customer_id")
+    )
+    return visible.filter(by_customer | Q(pk__in=text_match.values("conversation_id"))).order_by("-updated_at")
 
 
 def workspace_view(

@@ -13,6 +13,7 @@ from conversations.models import Conversation, Priority
 from conversations.selectors import (
     conversation_get,
     conversation_reply_channels,
+    conversation_search,
     conversation_timeline,
     workspace_view,
     workspace_view_counts,
@@ -38,13 +39,18 @@ def workspace_home(request):
         view = "mine"
     channel = request.GET.get("channel", "") if request.GET.get("channel") in Channel.values else ""
     priority = request.GET.get("priority", "") if request.GET.get("priority") in Priority.values else ""
-    conversations = workspace_view(
-        tenant=request.tenant, membership=request.membership, view=view, channel=channel, priority=priority
-    )[:100]
+    query = request.GET.get("q", "").strip()
+    if query:
+        conversations = conversation_search(tenant=request.tenant, membership=request.membership, query=query)[:100]
+    else:
+        conversations = workspace_view(
+            tenant=request.tenant, membership=request.membership, view=view, channel=channel, priority=priority
+        )[:100]
     return render(
         request, "conversations/home.html",
         {
-            "conversations": conversations, "views": counts, "view": view, "channel": channel, "priority": priority,
+            "conversations": conversations, "views": counts, "view": "" if query else view, "channel": channel,
+            "priority": priority, "query": query,
             "channels": Channel.choices, "priorities": Priority.choices,
         },
     )

@@ -8,7 +8,7 @@ from conversations.services import (
     conversation_set_status,
     message_record_inbound,
 )
-from tests.factories import TeamFactory
+from tests.factories import InboxFactory, TeamFactory
 
 
 def conversation_from(tenant, inbox, sender):
@@ -61,3 +61,23 @@ def test_the_list_page_runs_a_bounded_number_of_queries(client, tenant, sms_inbo
 
     assert response.status_code == 200
     assert response.content.decode().count('href="/app/conversations/') == 30
+
+
+def test_search_finds_conversations_by_message_text_name_and_address(client, tenant, other_tenant, sms_inbox, agent):
+    parcel = message_record_inbound(tenant=tenant, inbox=sms_inbox, message=InboundMessage(
+        channel="sms", sender_kind="phone", sender_value="+12025550101", body="My parcels never arrived", sender_name="Maria Garcia",
+    )).conversation
+    other = conversation_from(tenant, sms_inbox, "+12025550199")
+    elsewhere_inbox = InboxFactory(tenant=other_tenant, channel="sms", name="Their SMS")
+    message_record_inbound(tenant=other_tenant, inbox=elsewhere_inbox, message=InboundMessage(
+        channel="sms", sender_kind="phone", sender_value="+12025550101", body="parcel", sender_name="Maria Garcia",
+    ))
+    client.force_login(agent)
+
+    def found(query: str) -> set[int]:
+        return {c.pk for c in client.get("/app/", {"q": query}).context["conversations"]}
+
+    assert found("parcel") == {parcel.pk}  # a word prefix finds "parcels"; the other tenant is never searched
+    assert found("maria") == {parcel.pk}
+    assert found("5550199") == {other.pk}
+    assert found("nothing like this") == set()
