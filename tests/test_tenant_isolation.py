@@ -155,7 +155,7 @@ def test_the_customer_page_lists_no_duplicates_from_another_tenant(client, agent
 def test_the_conversation_list_never_shows_another_tenants_rows(client, supervisor, globex_conversations):
     client.force_login(supervisor)
 
-    response = client.get("/app/")
+    response = client.get("/app/?view=unassigned")
 
     content = response.content.decode()
     assert [c.subject for c in response.context["conversations"]] == [ACME_SUBJECT]
@@ -169,7 +169,7 @@ def test_a_tenant_id_planted_in_the_session_without_a_seat_is_ignored(client, ag
     session[SESSION_KEY] = other_tenant.pk
     session.save()
 
-    response = client.get("/app/")
+    response = client.get("/app/?view=unassigned")
 
     assert [c.subject for c in response.context["conversations"]] == [ACME_SUBJECT]
 
@@ -198,7 +198,7 @@ def test_a_user_with_two_seats_switches_and_sees_only_the_second_tenant(
 
     assert response.status_code == 302
     assert client.session[SESSION_KEY] == other_tenant.pk
-    listed = client.get("/app/").context["conversations"]
+    listed = client.get("/app/?view=unassigned").context["conversations"]
     assert sorted(c.subject for c in listed) == sorted([GLOBEX_SUBJECT, GLOBEX_SECOND_SUBJECT])
     assert client.get("/app/conversations/1/").context["conversation"].subject == GLOBEX_SUBJECT
 
@@ -211,7 +211,7 @@ def test_a_user_with_two_seats_sees_the_first_tenant_before_switching(
     MembershipFactory(tenant=other_tenant, user=user, role=Role.SUPERVISOR)
     client.force_login(user)
 
-    listed = client.get("/app/").context["conversations"]
+    listed = client.get("/app/?view=unassigned").context["conversations"]
 
     assert [c.subject for c in listed] == [ACME_SUBJECT]
 
