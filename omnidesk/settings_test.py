@@ -17,6 +17,8 @@ os.environ.setdefault("TEST_DATABASE_NAME", f"test_omnidesk_{RUN_ID}")
 os.environ.setdefault("CHANNEL_LAYER_PREFIX", f"omnidesk-test-{RUN_ID}")
 # A broker database of its own, so a running dev worker never steals test tasks.
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
+# No connection pool in tests: pooled connections outlive the run and keep its test database from being dropped.
+os.environ.setdefault("DATABASE_POOL_MAX", "0")
 os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "dGVzdC1vbmx5LWZlcm5ldC1rZXktMzJieXRlcy0wMTI=")
 
 from omnidesk.settings import *  # noqa: E402,F403
