@@ -10,11 +10,21 @@ from customers.selectors import membership_current, memberships_of_user
 # Close codes the workspace script understands (4000-4999 are the application's).
 NOT_SIGNED_IN = 4401
 NO_SEAT = 4403
+VIEWER_STATES = {"viewing", "typing", "left"}
 
 
 def _member_and_groups(user, wanted_tenant_id):
     membership = membership_current(memberships=list(memberships_of_user(user=user)), wanted_tenant_id=wanted_tenant_id)
-    return (membership, groups_of_member(membership)) if membership is not None else (None, [])
+    if membership is None:
+        return None, []
+    membership.user = user  # so its display name needs no query later, in async code
+    return membership, groups_of_member(membership)
+
+
+def _may_see(membership, conversation_id) -> bool:
+    from conversations.selectors import conversation_list
+
+    return conversation_list(tenant=membership.tenant, membership=membership).filter(pk=conversation_id).exists()
 
 
 def _set_presence(membership, presence: str) -> None:
@@ -44,15 +54,59 @@ class WorkspaceConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "hello", "tenant_id": self.membership.tenant_id})
 
     async def disconnect(self, code) -> None:
+        if getattr(self, "membership", None) is not None:
+            await self._leave_viewing()
         for group in getattr(self, "live_groups", ()):
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def receive_json(self, content, **kwargs) -> None:
-        if content.get("type") == "presence":
+        kind = content.get("type")
+        if kind == "presence":
             try:
                 await database_sync_to_async(_set_presence)(self.membership, str(content.get("presence")))
             except ValueError as exc:
                 await self.send_json({"type": "error", "detail": str(exc)})
+        elif kind in VIEWER_STATES:
+            await self._viewer(kind, content)
+
+    async def _viewer(self, state: str, content) -> None:
+        """Collision warning: who else has this conversation open, or is typing in it."""
+        conversation_id = content.get("conversation_id")
+        if state == "left" or conversation_id != getattr(self, "viewing", None):
+            await self._leave_viewing()
+        if state == "left":
+            return
+        if not isinstance(conversation_id, int) or not await database_sync_to_async(_may_see)(self.membership, conversation_id):
+            await self.send_json({"type": "error", "detail": "No such conversation."})
+            return
+        if getattr(self, "viewing", None) != conversation_id:
+            self.viewing = conversation_id
+            await self.channel_layer.group_add(self._viewer_group(conversation_id), self.channel_name)
+        await self._announce(conversation_id, state, reply=bool(content.get("reply")))
+
+    def _viewer_group(self, conversation_id: int) -> str:
+        return f"t{self.membership.tenant_id}.conv{conversation_id}"
+
+    async def _announce(self, conversation_id: int, state: str, *, reply: bool = False) -> None:
+        await self.channel_layer.group_send(self._viewer_group(conversation_id), {
+            "type": "viewer.changed",
+            "event": {
+                "type": "viewer", "conversation_id": conversation_id, "state": state, "reply": reply,
+                "user_id": self.membership.user_id, "name": self.membership.name,
+            },
+        })
+
+    async def _leave_viewing(self) -> None:
+        conversation_id = getattr(self, "viewing", None)
+        if conversation_id is None:
+            return
+        self.viewing = None
+        await self._announce(conversation_id, "left")
+        await self.channel_layer.group_discard(self._viewer_group(conversation_id), self.channel_name)
+
+    async def viewer_changed(self, message) -> None:
+        if message["event"]["user_id"] != self.membership.user_id:
+            await self.send_json(message["event"])
 
     async def domain_event(self, message) -> None:
         await self.send_json(message["event"])

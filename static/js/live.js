@@ -41,8 +41,51 @@
     return Number(open.dataset.conversationId) === event.conversation_id;
   }
 
+  // Collision warning: tell others we have this conversation open (and when we type), show who else has.
+  var open = document.querySelector("[data-conversation-id]");
+  var openId = open ? Number(open.dataset.conversationId) : null;
+  var viewers = {};
+  var lastTyping = 0;
+
+  function say(message) {
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
+  }
+
+  function showViewers() {
+    var box = document.getElementById("viewers");
+    if (!box) return;
+    var names = Object.keys(viewers).map(function (id) {
+      return viewers[id].name + (viewers[id].state === "typing" ? " is typing…" : " is viewing");
+    });
+    box.textContent = names.join(" · ");
+    box.hidden = names.length === 0;
+  }
+
+  function onViewer(event) {
+    if (event.conversation_id !== openId) return;
+    var known = Boolean(viewers[event.user_id]);
+    if (event.state === "left") delete viewers[event.user_id];
+    else viewers[event.user_id] = { name: event.name, state: event.state };
+    // A newcomer learns about us: answer their first "viewing" once (answers are not answered).
+    if (!known && event.state === "viewing" && !event.reply) say({ type: "viewing", conversation_id: openId, reply: true });
+    showViewers();
+  }
+
+  document.addEventListener("input", function (e) {
+    if (openId === null || e.target.tagName !== "TEXTAREA") return;
+    var now = Date.now();
+    if (now - lastTyping > 3000) {
+      lastTyping = now;
+      say({ type: "typing", conversation_id: openId });
+    }
+  });
+
   function onEvent(event) {
-    if (event.type === "hello") return;
+    if (event.type === "hello") {
+      if (openId !== null) say({ type: "viewing", conversation_id: openId });
+      return;
+    }
+    if (event.type === "viewer") { onViewer(event); return; }
     if (event.type === "conversation.assigned" && event.assignee_id === me) {
       toast("Conversation #" + event.number + " was assigned to you");
     }

@@ -149,3 +149,32 @@ async def test_a_teammate_mentioned_in_a_note_hears_it_even_outside_the_conversa
     heard = [(e["type"], e["notify_user_ids"]) for e in await events_of(socket)]
     assert heard == [("mention.created", [teammate.pk])]
     await socket.disconnect()
+
+
+async def test_an_agent_sees_a_teammate_viewing_and_typing_in_the_same_conversation(tenant, agent, teammate):
+    inbox = await database_sync_to_async(InboxFactory)(tenant=tenant, channel="sms", name="SMS")
+    result = await database_sync_to_async(sms_arrives)(tenant, inbox)
+    conversation_id = result.conversation.pk
+    mine = await connect(agent)
+    theirs = await connect(teammate)
+    await mine.send_json_to({"type": "viewing", "conversation_id": conversation_id})
+    await events_of(mine)
+
+    await theirs.send_json_to({"type": "viewing", "conversation_id": conversation_id})
+    await theirs.send_json_to({"type": "typing", "conversation_id": conversation_id})
+    await theirs.disconnect()
+
+    heard = [(e["user_id"], e["state"]) for e in await events_of(mine) if e["type"] == "viewer"]
+    assert heard == [(teammate.pk, "viewing"), (teammate.pk, "typing"), (teammate.pk, "left")]
+    await mine.disconnect()
+
+
+async def test_nobody_can_watch_a_conversation_of_another_tenant(tenant, outsider):
+    inbox = await database_sync_to_async(InboxFactory)(tenant=tenant, channel="sms", name="SMS")
+    result = await database_sync_to_async(sms_arrives)(tenant, inbox)
+    socket = await connect(outsider)
+
+    await socket.send_json_to({"type": "viewing", "conversation_id": result.conversation.pk})
+
+    assert await events_of(socket) == [{"type": "error", "detail": "No such conversation."}]
+    await socket.disconnect()
