@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from conversations.models import Attachment, Conversation, TimelineEntry
+from conversations.models import Attachment, CannedResponse, Conversation, TimelineEntry
 from omnidesk.lib.admin import TenantScopedAdmin, TenantScopedInline
 
 
@@ -49,3 +49,9 @@ class AttachmentAdmin(TenantScopedAdmin):
     list_display = ("filename", "tenant", "content_type", "size", "created_at")
     search_fields = ("filename",)
     raw_id_fields = ("entry",)
+
+
+@admin.register(CannedResponse)
+class CannedResponseAdmin(TenantScopedAdmin):
+    list_display = ("shortcut", "title", "tenant", "created_at")
+    search_fields = ("shortcut", "title", "body")

@@ -166,3 +166,19 @@ class Attachment(TenantOwned):
 
     def __str__(self) -> str:
         return self.filename
+
+
+class CannedResponse(TenantOwned):
+    """A saved reply agents insert by shortcut; {customer_name}, {customer_first_name} and {agent_name} are filled in."""
+
+    shortcut = models.SlugField(max_length=40, help_text="Typed as /shortcut in the composer.")
+    title = models.CharField(max_length=120)
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["shortcut"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "shortcut"], name="canned_unique_shortcut")]
+
+    def __str__(self) -> str:
+        return f"/{self.shortcut} — {self.title}"

@@ -8,7 +8,7 @@ from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
-from conversations.models import Conversation, Status, TimelineEntry
+from conversations.models import CannedResponse, Conversation, Status, TimelineEntry
 from customers.models import Customer, Identity, Membership, Role, Tenant
 
 
@@ -137,3 +137,23 @@ def conversation_reply_channels(*, conversation: Conversation) -> list[tuple[str
     )
     channels.sort(key=lambda choice: choice[0] != last_inbound)
     return channels
+
+
+CANNED_VARIABLES = ("customer_name", "customer_first_name", "agent_name")
+
+
+def canned_responses_for(*, tenant: Tenant, conversation: Conversation, agent_membership: Membership) -> list[dict]:
+    """The tenant's canned responses with this conversation's variables filled in, for the composer."""
+    customer_name = conversation.customer.name or "there"
+    values = {
+        "customer_name": customer_name,
+        "customer_first_name": customer_name.split()[0],
+        "agent_name": agent_membership.name,
+    }
+    rendered = []
+    for canned in CannedResponse.objects.for_tenant(tenant):
+        text = canned.body
+        for name, value in values.items():
+            text = text.replace("{" + name + "}", value)
+        rendered.append({"shortcut": canned.shortcut, "title": canned.title, "text": text})
+    return rendered

@@ -11,6 +11,7 @@ from channels_app.services import reply_send
 from conversations.forms import AssignForm, DetailsForm, NoteForm, ReplyForm, StatusForm
 from conversations.models import Conversation, Priority
 from conversations.selectors import (
+    canned_responses_for,
     conversation_get,
     conversation_reply_channels,
     conversation_search,
@@ -70,6 +71,9 @@ def conversation_detail(request, number: int):
             "assign_form": _assign_form(request, initial={
                 "assignee": conversation.assignee_id or "", "team": conversation.team_id or "",
             }),
+            "canned": canned_responses_for(
+                tenant=request.tenant, conversation=conversation, agent_membership=request.membership
+            ),
             "details_form": DetailsForm(initial={"priority": conversation.priority, "tags": ", ".join(conversation.tags)}),
         },
     )

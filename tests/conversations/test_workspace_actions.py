@@ -65,3 +65,19 @@ def test_actions_on_another_tenants_conversation_are_404(client, tenant, sms_inb
 
     assert (assign.status_code, details.status_code) == (404, 404)
     assert (fresh(conversation).assignee_id, fresh(conversation).priority) == (None, "normal")
+
+
+def test_the_composer_offers_the_tenants_canned_responses_with_names_filled_in(client, tenant, other_tenant, sms_inbox, agent):
+    from conversations.models import CannedResponse
+
+    message = InboundMessage(channel="sms", sender_kind="phone", sender_value="+12025550143", body="Hi", sender_name="Maria Garcia")
+    conversation = message_record_inbound(tenant=tenant, inbox=sms_inbox, message=message).conversation
+    agent.membership.display_name = "Dana"
+    agent.membership.save()
+    CannedResponse.objects.create(tenant=tenant, shortcut="thanks", title="Thanks", body="Thanks {customer_first_name}! — {agent_name}")
+    CannedResponse.objects.create(tenant=other_tenant, shortcut="secret", title="Theirs", body="not yours")
+    client.force_login(agent)
+
+    canned = client.get(f"/app/conversations/{conversation.number}/").context["canned"]
+
+    assert canned == [{"shortcut": "thanks", "title": "Thanks", "text": "Thanks Maria! — Dana"}]
