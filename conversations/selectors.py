@@ -106,7 +106,7 @@ def conversation_timeline(*, conversation: Conversation) -> QuerySet[TimelineEnt
     return (
         TimelineEntry.objects.for_tenant(conversation.tenant_id)
         .filter(Q(conversation=conversation) | Q(conversation__isnull=True, customer_id=conversation.customer_id))
-        .select_related("author", "inbox")
+        .select_related("author", "inbox", "customer")
         .prefetch_related("attachments")
         .order_by("created_at", "id")
     )
@@ -115,7 +115,7 @@ def conversation_timeline(*, conversation: Conversation) -> QuerySet[TimelineEnt
 def customer_timeline(*, tenant: Tenant, customer: Customer) -> QuerySet[TimelineEntry]:
     return (
         TimelineEntry.objects.for_tenant(tenant).filter(customer=customer)
-        .select_related("author", "inbox", "conversation").order_by("created_at", "id")
+        .select_related("author", "inbox", "conversation", "customer").order_by("created_at", "id")
     )
 
 

@@ -81,3 +81,18 @@ def test_search_finds_conversations_by_message_text_name_and_address(client, ten
     assert found("maria") == {parcel.pk}
     assert found("5550199") == {other.pk}
     assert found("nothing like this") == set()
+
+
+def test_a_long_conversation_page_runs_a_bounded_number_of_queries(
+    client, tenant, sms_inbox, agent, django_assert_max_num_queries
+):
+    for n in range(40):
+        conversation = message_record_inbound(tenant=tenant, inbox=sms_inbox, message=InboundMessage(
+            channel="sms", sender_kind="phone", sender_value="+12025550101", body=f"message {n}",
+        )).conversation
+    client.force_login(agent)
+
+    with django_assert_max_num_queries(16):
+        response = client.get(f"/app/conversations/{conversation.number}/")
+
+    assert response.content.decode().count("entry-message") == 40
