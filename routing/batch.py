@@ -31,7 +31,7 @@ from omnidesk.lib.events import emit_on_commit
 from routing.assignment import Candidate, Pool, candidates_rank
 from routing.business_hours import is_open
 from routing.models import AgentProfile, AgentSkill, ConversationRouting, Presence, RoutingRule, Team
-from routing.rules import RuleInput, rules_for_routing, rules_match
+from routing.rules import RuleInput, rule_actions_apply, rules_for_routing, rules_match
 
 logger = logging.getLogger(__name__)
 
@@ -103,17 +103,7 @@ def _apply_rules(tenant: Tenant, items: list[_Item], at: datetime) -> None:
             item.notes.append("no routing rule matched" + (f"; stays with {conversation.team}" if conversation.team else ""))
             continue
         verdict = next(v for v in match.verdicts if v.rule == rule)
-        changed = []
-        if rule.set_team_id and conversation.team_id != rule.set_team_id:
-            conversation.team = rule.set_team
-            changed.append("team")
-        if rule.set_priority and conversation.priority != rule.set_priority:
-            conversation.priority = rule.set_priority
-            changed.append("priority")
-        new_tags = [tag for tag in rule.add_tags if tag not in conversation.tags]
-        if new_tags:
-            conversation.tags = [*conversation.tags, *new_tags]
-            changed.append("tags")
+        changed = rule_actions_apply(rule, conversation)
         if changed:
             conversation.updated_at = at
             changed_rows[tuple(changed)].append(conversation)

@@ -213,6 +213,22 @@ def rules_match(rules: list[RoutingRule], data: RuleInput, *, explain_all: bool 
     return RuleMatch(rule=winner, verdicts=tuple(verdicts))
 
 
+def rule_actions_apply(rule: RoutingRule, conversation: Conversation) -> list[str]:
+    """Set the matched rule's team, priority and tags on the conversation (in memory); the fields changed."""
+    changed = []
+    if rule.set_team_id and conversation.team_id != rule.set_team_id:
+        conversation.team = rule.set_team
+        changed.append("team")
+    if rule.set_priority and conversation.priority != rule.set_priority:
+        conversation.priority = rule.set_priority
+        changed.append("priority")
+    new_tags = [tag for tag in rule.add_tags if tag not in conversation.tags]
+    if new_tags:
+        conversation.tags = [*conversation.tags, *new_tags]
+        changed.append("tags")
+    return changed
+
+
 def rule_input_for_conversation(conversation: Conversation, *, at: datetime | None = None) -> RuleInput:
     first_message = (
         TimelineEntry.objects.for_tenant(conversation.tenant_id)

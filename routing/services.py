@@ -31,7 +31,7 @@ from routing import selectors
 from routing.assignment import Candidate, agent_pool, candidates_rank, last_agent_membership_id, open_count
 from routing.batch import BATCH_SIZE, conversations_route_batch
 from routing.models import AgentProfile, ConversationRouting, Presence, RoutingRule, Team
-from routing.rules import rule_input_for_conversation, rules_for_routing, rules_match
+from routing.rules import rule_actions_apply, rule_input_for_conversation, rules_for_routing, rules_match
 
 logger = logging.getLogger(__name__)
 
@@ -86,17 +86,7 @@ def _apply_rules(tenant: Tenant, conversation: Conversation, routing: Conversati
         decision.notes.append("no routing rule matched" + (f"; stays with {conversation.team}" if conversation.team else ""))
         return decision
     verdict = next(v for v in match.verdicts if v.rule == rule)
-    changed = []
-    if rule.set_team_id and conversation.team_id != rule.set_team_id:
-        conversation.team = rule.set_team
-        changed.append("team")
-    if rule.set_priority and conversation.priority != rule.set_priority:
-        conversation.priority = rule.set_priority
-        changed.append("priority")
-    new_tags = [tag for tag in rule.add_tags if tag not in conversation.tags]
-    if new_tags:
-        conversation.tags = [*conversation.tags, *new_tags]
-        changed.append("tags")
+    changed = rule_actions_apply(rule, conversation)
     if changed:
         conversation.updated_at = at
         conversation.save(update_fields=[*changed, "updated_at"])
