@@ -112,6 +112,21 @@ def conversation_timeline(*, conversation: Conversation) -> QuerySet[TimelineEnt
     )
 
 
+# The newest entries a conversation page shows at first; earlier ones load on request.
+TIMELINE_PAGE = 100
+
+
+def conversation_timeline_recent(*, conversation: Conversation, everything: bool = False) -> tuple[list[TimelineEntry], int]:
+    """The newest TIMELINE_PAGE entries in time order (all with everything=True), and how many are left out."""
+    entries = conversation_timeline(conversation=conversation)
+    if everything:
+        return list(entries), 0
+    newest = list(entries.order_by("-created_at", "-id")[: TIMELINE_PAGE + 1])
+    if len(newest) <= TIMELINE_PAGE:
+        return newest[::-1], 0
+    return newest[:TIMELINE_PAGE][::-1], entries.count() - TIMELINE_PAGE
+
+
 def customer_timeline(*, tenant: Tenant, customer: Customer) -> QuerySet[TimelineEntry]:
     return (
         TimelineEntry.objects.for_tenant(tenant).filter(customer=customer)

@@ -15,7 +15,7 @@ from conversations.selectors import (
     conversation_get,
     conversation_reply_channels,
     conversation_search,
-    conversation_timeline,
+    conversation_timeline_recent,
     workspace_view,
     workspace_view_counts,
 )
@@ -60,11 +60,13 @@ def workspace_home(request):
 @member_required()
 def conversation_detail(request, number: int):
     conversation = _conversation_or_404(request, number)
+    timeline, earlier = conversation_timeline_recent(conversation=conversation, everything=request.GET.get("all") == "1")
     return render(
         request, "conversations/detail.html",
         {
             "conversation": conversation,
-            "timeline": conversation_timeline(conversation=conversation),
+            "timeline": timeline,
+            "earlier_count": earlier,
             "status_form": StatusForm(initial={"status": conversation.status}),
             "note_form": NoteForm(),
             "reply_form": ReplyForm(channels=conversation_reply_channels(conversation=conversation)),

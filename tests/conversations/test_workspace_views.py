@@ -96,3 +96,22 @@ def test_a_long_conversation_page_runs_a_bounded_number_of_queries(
         response = client.get(f"/app/conversations/{conversation.number}/")
 
     assert response.content.decode().count("entry-message") == 40
+
+
+def test_a_long_conversation_shows_its_newest_entries_and_offers_the_earlier_ones(client, tenant, sms_inbox, agent, monkeypatch):
+    from conversations import selectors
+
+    monkeypatch.setattr(selectors, "TIMELINE_PAGE", 5)
+    for n in range(7):
+        conversation = message_record_inbound(tenant=tenant, inbox=sms_inbox, message=InboundMessage(
+            channel="sms", sender_kind="phone", sender_value="+12025550101", body=f"message number {n}",
+        )).conversation
+    client.force_login(agent)
+
+    first = client.get(f"/app/conversations/{conversation.number}/").content.decode()
+    everything = client.get(f"/app/conversations/{conversation.number}/?all=1").content.decode()
+
+    assert "Show 2 earlier entries" in first
+    assert [f'<div class="body">message number {n}<' in first for n in range(7)] == [False, False, True, True, True, True, True]
+    assert [f'<div class="body">message number {n}<' in everything for n in range(7)] == [True] * 7
+    assert "earlier entr" not in everything
