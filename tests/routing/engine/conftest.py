@@ -57,3 +57,51 @@ def support(tenant):
     team = Team.objects.create(tenant=tenant, name="Support")
     RoutingRule.objects.create(tenant=tenant, name="catch-all", position=1000, set_team=team)
     return team
+
+
+def burst(slug: str, *, agents: int, capacity: int, conversations: int, seed: int):
+    """A tenant with a team of online agents and open SMS conversations; each conversation id appears
+    twice, shuffled, so several threads race for every one. Returns (tenant, work)."""
+    import random
+
+    from customers.models import Customer
+    from tests.factories import TenantFactory
+
+    tenant = TenantFactory(slug=slug)
+    team = Team.objects.create(tenant=tenant, name="Support")
+    RoutingRule.objects.create(tenant=tenant, name="all", set_team=team)
+    for i in range(agents):
+        make_agent(tenant, team, f"Agent{i}", capacity={"sms": capacity})
+    customers = Customer.objects.bulk_create([Customer(tenant=tenant, name=f"C{i}") for i in range(conversations)])
+    created = Conversation.objects.bulk_create([
+        Conversation(tenant=tenant, number=i + 1, customer=customer, first_channel=Channel.SMS, last_channel=Channel.SMS)
+        for i, customer in enumerate(customers)
+    ])
+    work = [c.pk for c in created] * 2
+    random.Random(seed).shuffle(work)
+    return tenant, work
+
+
+def run_in_threads(route, tenant, work: list[int], threads: int) -> list[BaseException]:
+    """route(tenant, ids) on interleaved shares of `work` from several threads; the errors they raised."""
+    import threading
+
+    from django.db import close_old_connections, connection
+
+    errors: list[BaseException] = []
+
+    def worker(ids: list[int]) -> None:
+        try:
+            route(tenant, ids)
+        except BaseException as exc:  # handed to the main thread, which fails the test with it
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    running = [threading.Thread(target=worker, args=(work[i::threads],)) for i in range(threads)]
+    for thread in running:
+        thread.start()
+    for thread in running:
+        thread.join()
+    close_old_connections()
+    return errors

@@ -1,25 +1,19 @@
 from __future__ import annotations
 
-import random
-import threading
 from collections import Counter
 from datetime import timedelta
 
 import pytest
-from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from analytics.models import AnalyticsEvent, EventName
-from channels_app.models import Channel
 from conversations.models import Conversation, Status, TimelineEntry
 from conversations.services import conversation_assign, conversation_set_status
-from customers.models import Customer
 from routing.batch import conversations_route_batch
-from routing.models import AgentProfile, AssignmentMethod, ConversationRouting, RoutingRule, Team
+from routing.models import AgentProfile, AssignmentMethod, ConversationRouting
 from routing.services import conversation_route
 from routing.tasks import route_conversation
-from tests.factories import TenantFactory
-from tests.routing.engine.conftest import explanations, incoming, make_agent
+from tests.routing.engine.conftest import burst, explanations, incoming, make_agent, run_in_threads
 
 AGENTS, CAPACITY, CONVERSATIONS, THREADS = 25, 10, 320, 4
 
@@ -160,38 +154,16 @@ def test_a_batch_skips_conversations_already_assigned_or_closed(tenant, support)
     assert TimelineEntry.objects.filter(conversation=taken, event="assigned").count() == 1
 
 
-def route_batches(tenant, conversation_ids: list[int], errors: list[BaseException]) -> None:
-    try:
-        for start in range(0, len(conversation_ids), 60):
-            conversations_route_batch(tenant=tenant, conversation_ids=conversation_ids[start:start + 60])
-    except BaseException as exc:  # handed to the main thread, which fails the test with it
-        errors.append(exc)
-    finally:
-        connection.close()
+def route_in_batches(tenant, conversation_ids: list[int]) -> None:
+    for start in range(0, len(conversation_ids), 60):
+        conversations_route_batch(tenant=tenant, conversation_ids=conversation_ids[start:start + 60])
 
 
 @pytest.mark.django_db(transaction=True)
 def test_batches_from_several_threads_never_overfill_an_agent_or_assign_twice():
-    tenant = TenantFactory(slug="batch-burst")
-    team = Team.objects.create(tenant=tenant, name="Support")
-    RoutingRule.objects.create(tenant=tenant, name="all", set_team=team)
-    for i in range(AGENTS):
-        make_agent(tenant, team, f"Agent{i}", capacity={"sms": CAPACITY})
-    customers = Customer.objects.bulk_create([Customer(tenant=tenant, name=f"C{i}") for i in range(CONVERSATIONS)])
-    conversations = Conversation.objects.bulk_create([
-        Conversation(tenant=tenant, number=i + 1, customer=customer, first_channel=Channel.SMS, last_channel=Channel.SMS)
-        for i, customer in enumerate(customers)
-    ])
-    # Every conversation is in two threads' batches, in a random order.
-    work = [c.pk for c in conversations] * 2
-    random.Random(7).shuffle(work)
-    errors: list[BaseException] = []
-    threads = [threading.Thread(target=route_batches, args=(tenant, work[i::THREADS], errors)) for i in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    close_old_connections()
+    tenant, work = burst("batch-burst", agents=AGENTS, capacity=CAPACITY, conversations=CONVERSATIONS, seed=7)
+
+    errors = run_in_threads(route_in_batches, tenant, work, THREADS)
 
     assert errors == []
     loads = Counter(
