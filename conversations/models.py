@@ -59,6 +59,8 @@ class Conversation(TenantOwned):
     first_response_due_at = models.DateTimeField(null=True, blank=True)
     next_response_due_at = models.DateTimeField(null=True, blank=True)
     resolution_due_at = models.DateTimeField(null=True, blank=True)
+    # Set when this conversation was merged into another (it is closed then; its entries live there).
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         ordering = ["-updated_at"]
@@ -89,6 +91,9 @@ class Direction(models.TextChoices):
 
 class DeliveryStatus(models.TextChoices):
     RECEIVED = "received", "Received"
+    # A reply to send later: stored and shown, sent at `scheduled_at` unless cancelled first.
+    SCHEDULED = "scheduled", "Scheduled"
+    CANCELLED = "cancelled", "Cancelled"
     QUEUED = "queued", "Queued"
     SENDING = "sending", "Sending"
     SENT = "sent", "Sent"
@@ -123,6 +128,7 @@ class TimelineEntry(TenantOwned):
     delivery_status = models.CharField(max_length=16, choices=DeliveryStatus.choices, blank=True)
     error_code = models.CharField(max_length=32, blank=True)
     failure_reason = models.CharField(max_length=500, blank=True)
+    scheduled_at = models.DateTimeField(null=True, blank=True, help_text="For a reply sent later: when it goes out.")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -145,6 +151,10 @@ class TimelineEntry(TenantOwned):
             models.Index(fields=["tenant", "external_id"], name="entry_tenant_external_id"),
             # Workspace search over message and note text ("simple": no language guessing across tenants).
             GinIndex(SearchVector("body", config="simple"), name="entry_body_search"),
+            # The sweeper's "scheduled replies now due": only the few waiting rows are indexed.
+            models.Index(
+                fields=["scheduled_at"], condition=models.Q(delivery_status="scheduled"), name="entry_scheduled_due"
+            ),
         ]
 
     def __str__(self) -> str:
