@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchVector
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from conversations.models import CannedResponse, Conversation, Status, TimelineEntry
@@ -140,7 +140,7 @@ def conversation_reply_channels(*, conversation: Conversation) -> list[tuple[str
     from channels_app.adapters.base import adapter_exists
     from channels_app.models import CHANNEL_IDENTITY_KIND, Channel
 
-    kinds = set(conversation.customer.identities.values_list("kind", flat=True))
+    kinds = {identity.kind for identity in conversation.customer.identities.all()}
     channels = [
         (channel.value, channel.label)
         for channel in Channel
@@ -172,3 +172,33 @@ def canned_responses_for(*, tenant: Tenant, conversation: Conversation, agent_me
             text = text.replace("{" + name + "}", value)
         rendered.append({"shortcut": canned.shortcut, "title": canned.title, "text": text})
     return rendered
+
+
+def member_names(*, tenant: Tenant) -> dict[int, str]:
+    """User id -> display name of the tenant's people, for naming agents on the timeline in one query."""
+    return {
+        membership.user_id: membership.name
+        for membership in Membership.objects.for_tenant(tenant).select_related("user")
+    }
+
+
+def customer_other_conversations(
+    *, tenant: Tenant, membership: Membership, conversation: Conversation, limit: int = 10
+) -> list[Conversation]:
+    """The customer's other conversations this member may open, newest first."""
+    return list(
+        conversation_list(tenant=tenant, membership=membership)
+        .filter(customer_id=conversation.customer_id).exclude(pk=conversation.pk)
+        .order_by("-updated_at")[:limit]
+    )
+
+
+def conversations_with_last_message(conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:
+    """Adds the last message's text and direction for the list's snippet (one index probe per listed row)."""
+    last_message = TimelineEntry.objects.filter(
+        conversation=OuterRef("pk"), kind__in=("message", "note")
+    ).order_by("-created_at", "-id")
+    return conversations.annotate(
+        last_message_body=Subquery(last_message.values("body")[:1]),
+        last_message_direction=Subquery(last_message.values("direction")[:1]),
+    )

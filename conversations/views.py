@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import prefetch_related_objects
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from channels_app.models import Channel
@@ -16,11 +21,14 @@ from conversations.selectors import (
     conversation_reply_channels,
     conversation_search,
     conversation_timeline_recent,
+    conversations_with_last_message,
+    customer_other_conversations,
     workspace_view,
     workspace_view_counts,
 )
 from conversations.services import conversation_assign, conversation_set_status, conversation_update, note_add
 from customers.models import Membership
+from customers.selectors import customer_possible_duplicates
 from omnidesk.lib.access import member_required
 from routing.models import Team
 
@@ -32,8 +40,8 @@ def _conversation_or_404(request, number: int) -> Conversation:
         raise Http404("No such conversation.") from exc
 
 
-@member_required()
-def workspace_home(request):
+def _list_context(request) -> dict:
+    """The left-hand views and the conversation list, from the query string (shared by every workspace page)."""
     counts = workspace_view_counts(tenant=request.tenant, membership=request.membership)
     view = request.GET.get("view") or "mine"
     if view not in {name for name, _, _ in counts}:
@@ -42,43 +50,78 @@ def workspace_home(request):
     priority = request.GET.get("priority", "") if request.GET.get("priority") in Priority.values else ""
     query = request.GET.get("q", "").strip()
     if query:
-        conversations = conversation_search(tenant=request.tenant, membership=request.membership, query=query)[:100]
+        conversations = conversation_search(tenant=request.tenant, membership=request.membership, query=query)
     else:
         conversations = workspace_view(
             tenant=request.tenant, membership=request.membership, view=view, channel=channel, priority=priority
-        )[:100]
-    return render(
-        request, "conversations/home.html",
-        {
-            "conversations": conversations, "views": counts, "view": "" if query else view, "channel": channel,
-            "priority": priority, "query": query,
-            "channels": Channel.choices, "priorities": Priority.choices,
-        },
-    )
+        )
+    conversations = conversations_with_last_message(conversations)[:100]
+    return {
+        "conversations": conversations, "views": counts, "view": "" if query else view, "channel": channel,
+        "priority": priority, "query": query,
+        "channels": Channel.choices, "priorities": Priority.choices,
+        # Links from the list keep the list as it is (view, filters, search) when a conversation opens.
+        "list_query": request.GET.urlencode(),
+    }
+
+
+def _back_to_conversation(request, number: int):
+    """After an action, back to the conversation with the list as the agent had it (view, filters, search)."""
+    url = reverse("workspace:conversation", kwargs={"number": number})
+    referer = urlsplit(request.headers.get("Referer", ""))
+    if referer.path == url and referer.query and url_has_allowed_host_and_scheme(
+        request.headers.get("Referer", ""), allowed_hosts={request.get_host()}
+    ):
+        url = f"{url}?{referer.query}"
+    return redirect(url)
+
+
+def _wants_pane(request) -> bool:
+    """htmx asks for the conversation pane alone when the agent opens a conversation or acts in it."""
+    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-Target") == "conversation-pane"
+
+
+@member_required()
+def workspace_home(request):
+    return render(request, "conversations/workspace.html", _list_context(request))
 
 
 @member_required()
 def conversation_detail(request, number: int):
     conversation = _conversation_or_404(request, number)
+    context = _conversation_context(request, conversation)
+    if _wants_pane(request):
+        return render(request, "conversations/_conversation.html", context)
+    return render(request, "conversations/workspace.html", {**_list_context(request), **context})
+
+
+def _conversation_context(request, conversation: Conversation) -> dict:
     timeline, earlier = conversation_timeline_recent(conversation=conversation, everything=request.GET.get("all") == "1")
-    return render(
-        request, "conversations/detail.html",
-        {
-            "conversation": conversation,
-            "timeline": timeline,
-            "earlier_count": earlier,
-            "status_form": StatusForm(initial={"status": conversation.status}),
-            "note_form": NoteForm(),
-            "reply_form": ReplyForm(channels=conversation_reply_channels(conversation=conversation)),
-            "assign_form": _assign_form(request, initial={
-                "assignee": conversation.assignee_id or "", "team": conversation.team_id or "",
-            }),
-            "canned": canned_responses_for(
-                tenant=request.tenant, conversation=conversation, agent_membership=request.membership
-            ),
-            "details_form": DetailsForm(initial={"priority": conversation.priority, "tags": ", ".join(conversation.tags)}),
-        },
-    )
+    customer = conversation.customer
+    # Reply channels, the panel and the duplicate check all read the customer's identities: fetch them once.
+    prefetch_related_objects([customer], "identities")
+    members = _tenant_members(request)
+    return {
+        "conversation": conversation,
+        "timeline": timeline,
+        "earlier_count": earlier,
+        "people": {member.user_id: member.name for member in members},
+        "status_form": StatusForm(initial={"status": conversation.status}),
+        "note_form": NoteForm(),
+        "reply_form": ReplyForm(channels=conversation_reply_channels(conversation=conversation)),
+        "assign_form": _assign_form(request, members=members, initial={
+            "assignee": conversation.assignee_id or "", "team": conversation.team_id or "",
+        }),
+        "canned": canned_responses_for(
+            tenant=request.tenant, conversation=conversation, agent_membership=request.membership
+        ),
+        "details_form": DetailsForm(initial={"priority": conversation.priority, "tags": ", ".join(conversation.tags)}),
+        "identities": customer.identities.all(),
+        "other_conversations": customer_other_conversations(
+            tenant=request.tenant, membership=request.membership, conversation=conversation
+        ),
+        "duplicates": list(customer_possible_duplicates(tenant=request.tenant, customer=customer)[:5]),
+    }
 
 
 @member_required()
@@ -88,7 +131,7 @@ def conversation_status(request, number: int):
     form = StatusForm(request.POST)
     if not form.is_valid():
         messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
-        return redirect("workspace:conversation", number=number)
+        return _back_to_conversation(request, number)
     try:
         conversation_set_status(
             tenant=request.tenant, conversation=conversation, status=form.cleaned_data["status"],
@@ -96,7 +139,7 @@ def conversation_status(request, number: int):
         )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
-    return redirect("workspace:conversation", number=number)
+    return _back_to_conversation(request, number)
 
 
 @member_required()
@@ -108,7 +151,7 @@ def conversation_add_note(request, number: int):
         note_add(tenant=request.tenant, conversation=conversation, author=request.user, body=form.cleaned_data["body"])
     else:
         messages.error(request, "A note needs some text.")
-    return redirect("workspace:conversation", number=number)
+    return _back_to_conversation(request, number)
 
 
 @member_required()
@@ -118,7 +161,7 @@ def conversation_reply(request, number: int):
     form = ReplyForm(request.POST, channels=conversation_reply_channels(conversation=conversation))
     if not form.is_valid():
         messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
-        return redirect("workspace:conversation", number=number)
+        return _back_to_conversation(request, number)
     try:
         reply_send(
             tenant=request.tenant, conversation=conversation, author=request.user,
@@ -126,11 +169,15 @@ def conversation_reply(request, number: int):
         )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
-    return redirect("workspace:conversation", number=number)
+    return _back_to_conversation(request, number)
 
 
-def _assign_form(request, data=None, initial=None) -> AssignForm:
-    members = Membership.objects.for_tenant(request.tenant).select_related("user").order_by("display_name", "user__email")
+def _tenant_members(request) -> list[Membership]:
+    return list(Membership.objects.for_tenant(request.tenant).select_related("user").order_by("display_name", "user__email"))
+
+
+def _assign_form(request, data=None, initial=None, members=None) -> AssignForm:
+    members = _tenant_members(request) if members is None else members
     teams = Team.objects.for_tenant(request.tenant).order_by("name")
     return AssignForm(data, initial=initial, members=members, teams=teams)
 
@@ -145,7 +192,7 @@ def conversation_assign_view(request, number: int):
     form = _assign_form(request, data)
     if not form.is_valid():
         messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
-        return redirect("workspace:conversation", number=number)
+        return _back_to_conversation(request, number)
     assignee = (
         Membership.objects.for_tenant(request.tenant).select_related("user").get(user_id=form.cleaned_data["assignee"]).user
         if form.cleaned_data["assignee"] else None
@@ -155,7 +202,7 @@ def conversation_assign_view(request, number: int):
         conversation_assign(tenant=request.tenant, conversation=conversation, assignee=assignee, team=team, actor=request.user)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
-    return redirect("workspace:conversation", number=number)
+    return _back_to_conversation(request, number)
 
 
 @member_required()
@@ -170,4 +217,4 @@ def conversation_details(request, number: int):
         )
     else:
         messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
-    return redirect("workspace:conversation", number=number)
+    return _back_to_conversation(request, number)

@@ -8,7 +8,7 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from conversations.selectors import customer_timeline
+from conversations.selectors import customer_timeline, member_names
 from customers.forms import IdentityAddForm, MergeForm
 from customers.middleware import SESSION_KEY
 from customers.models import Customer, IdentityKind
@@ -51,6 +51,7 @@ def customer_detail(request, customer_id: int):
             "conversations": customer.conversations.order_by("-updated_at"),
             "duplicates": customer_possible_duplicates(tenant=request.tenant, customer=customer),
             "identity_kinds": IdentityKind.choices,
+            "people": member_names(tenant=request.tenant),
         },
     )
 
@@ -91,4 +92,8 @@ def customer_merge_view(request, customer_id: int):
         messages.error(request, " ".join(exc.messages))
         return redirect("workspace:customer", customer_id=customer.pk)
     messages.success(request, f"Merged {merged} into {survivor}.")
+    # From a conversation page the agent goes back to it (its conversation now belongs to the survivor).
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
     return redirect("workspace:customer", customer_id=survivor.pk)

@@ -31,19 +31,23 @@
             var replacement = fresh.querySelector('[data-live-region="' + region.dataset.liveRegion + '"]');
             if (replacement) region.replaceWith(replacement);
           });
+          countdowns();
         });
     }, 150);
   }
 
   function concernsThisPage(event) {
-    var open = document.querySelector("[data-conversation-id]");
-    if (!open) return true; // lists refresh on any conversation event they may show
-    return Number(open.dataset.conversationId) === event.conversation_id;
+    // The workspace shows a list beside any open conversation, and the list may show any conversation.
+    if (document.querySelector("[data-live-region='conversation-list']")) return true;
+    return openId === event.conversation_id;
   }
 
   // Collision warning: tell others we have this conversation open (and when we type), show who else has.
-  var open = document.querySelector("[data-conversation-id]");
-  var openId = open ? Number(open.dataset.conversationId) : null;
+  function openConversationId() {
+    var open = document.querySelector("[data-conversation-id]");
+    return open ? Number(open.dataset.conversationId) : null;
+  }
+  var openId = openConversationId();
   var viewers = {};
   var lastTyping = 0;
 
@@ -114,6 +118,34 @@
       retry = Math.min(retry * 2, 10000);
     };
   }
+
+  // htmx swapped in another conversation: leave the old one, announce the new one.
+  document.addEventListener("htmx:afterSwap", function () {
+    var now = openConversationId();
+    if (now === openId) return;
+    if (openId !== null) say({ type: "left", conversation_id: openId });
+    openId = now;
+    viewers = {};
+    showViewers();
+    if (openId !== null) say({ type: "viewing", conversation_id: openId });
+  });
+
+  // SLA countdowns in the list: "SLA in 12m", "SLA overdue 5m".
+  function countdowns() {
+    var now = Date.now();
+    document.querySelectorAll("[data-countdown]").forEach(function (el) {
+      var due = Date.parse(el.dataset.countdown);
+      if (isNaN(due)) return;
+      var minutes = Math.round((due - now) / 60000);
+      var span = Math.abs(minutes) >= 120 ? Math.round(Math.abs(minutes) / 60) + "h" : Math.abs(minutes) + "m";
+      el.textContent = minutes < 0 ? "SLA overdue " + span : "SLA in " + span;
+      el.classList.toggle("overdue", minutes < 0);
+      el.classList.toggle("soon", minutes >= 0 && minutes <= 30);
+    });
+  }
+  countdowns();
+  setInterval(countdowns, 30000);
+  document.addEventListener("htmx:afterSettle", countdowns);
 
   var presence = document.getElementById("presence");
   if (presence) {
