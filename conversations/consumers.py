@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections import deque
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
@@ -109,4 +111,11 @@ class WorkspaceConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(message["event"])
 
     async def domain_event(self, message) -> None:
+        delivery_id = message.get("delivery_id")
+        if delivery_id is not None:
+            # The same event reaches every group this socket joined; pass it on once.
+            seen = self.__dict__.setdefault("_seen_deliveries", deque(maxlen=256))
+            if delivery_id in seen:
+                return
+            seen.append(delivery_id)
         await self.send_json(message["event"])

@@ -8,6 +8,7 @@ own conversations, their teams' and the unassigned ones (as `conversations.selec
 from __future__ import annotations
 
 import logging
+import uuid
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -76,6 +77,7 @@ def publish_to_workspaces(event: DomainEvent) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    message = {"type": "domain.event", "event": event.as_dict()}
+    # One delivery id for all groups: a member in several of them (unassigned and a team) hears it once.
+    message = {"type": "domain.event", "event": event.as_dict(), "delivery_id": uuid.uuid4().hex}
     for group in audience_of(event):
         async_to_sync(layer.group_send)(group, message)

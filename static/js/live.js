@@ -27,11 +27,15 @@
         .then(function (html) {
           if (!html) return;
           var fresh = new DOMParser().parseFromString(html, "text/html");
+          // Follow new entries only if the agent was reading the newest ones.
+          var timeline = document.querySelector("[data-live-region='timeline']");
+          var atBottom = timeline && timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 60;
           document.querySelectorAll("[data-live-region]").forEach(function (region) {
             var replacement = fresh.querySelector('[data-live-region="' + region.dataset.liveRegion + '"]');
             if (replacement) region.replaceWith(replacement);
           });
           countdowns();
+          if (atBottom && window.omnideskTimelineToNewest) window.omnideskTimelineToNewest();
         });
     }, 150);
   }

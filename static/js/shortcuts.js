@@ -57,8 +57,17 @@
     if (handled) e.preventDefault();
   });
 
+  // A conversation opens at its newest entry.
+  function toNewest() {
+    var timeline = document.querySelector("#conversation-pane .timeline");
+    if (timeline) timeline.scrollTop = timeline.scrollHeight;
+  }
+  window.omnideskTimelineToNewest = toNewest;
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", toNewest); else toNewest();
+
   // The list marks the conversation open in the pane, also after htmx swapped the pane.
   document.addEventListener("htmx:afterSwap", function () {
+    toNewest();
     var pane = document.getElementById("conversation-pane");
     var number = pane && pane.dataset.number;
     items().forEach(function (li) { li.classList.toggle("selected", li.dataset.number === number); });
