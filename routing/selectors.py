@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
 
 from conversations.models import Conversation, Priority, Status
-from customers.models import Membership, Tenant
+from customers.models import Membership, Role, Tenant
 from routing.models import AgentProfile, ConversationRouting, Presence, Team
 
 PRIORITY_RANK = Case(
@@ -131,3 +131,18 @@ def tenant_id_of_team(team_id: int) -> int | None:
 
 def tenant_id_of_membership(membership_id: int) -> int | None:
     return Membership.objects.filter(pk=membership_id).values_list("tenant_id", flat=True).first()
+
+
+def teammates_presence(*, tenant: Tenant, membership: Membership) -> list[dict]:
+    """Who is online, away or offline, for the workspace: an agent sees the people of their teams,
+    supervisors and admins everyone in the tenant. Online first, then by name; one query."""
+    people = Membership.objects.for_tenant(tenant).exclude(pk=membership.pk).select_related("user", "agent_profile")
+    if not membership.has_role(Role.SUPERVISOR):
+        people = people.filter(teams__in=membership.teams.all()).distinct()
+    order = {Presence.ONLINE: 0, Presence.AWAY: 1, Presence.OFFLINE: 2}
+    rows = []
+    for person in people:
+        profile = getattr(person, "agent_profile", None)
+        presence = profile.presence if profile is not None else Presence.OFFLINE
+        rows.append({"name": person.name, "presence": presence, "label": Presence(presence).label})
+    return sorted(rows, key=lambda row: (order.get(row["presence"], 3), row["name"].lower()))
