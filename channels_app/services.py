@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from channels_app.adapters.base import AdapterError, SendRefused, get_adapter
+from channels_app.adapters.base import AdapterError, FileSpec, SendRefused, get_adapter
 from channels_app.models import CHANNEL_IDENTITY_KIND, DeliveryAttempt, Inbox
 from conversations.models import Conversation, DeliveryStatus, Direction, EntryKind, TimelineEntry
-from conversations.services import message_record_outbound, message_set_delivery_status
+from conversations.services import (
+    OutgoingFile,
+    check_schedule_time,
+    message_fail_scheduled,
+    message_record_outbound,
+    message_release_scheduled,
+    message_set_delivery_status,
+    scheduled_due_ids,
+)
 from customers.models import Identity, Tenant
 
 logger = logging.getLogger(__name__)
@@ -58,30 +68,103 @@ def inbox_for_reply(*, tenant: Tenant, conversation: Conversation, channel: str)
 
 def reply_send(
     *, tenant: Tenant, conversation: Conversation, author, channel: str, body: str, inbox: Inbox | None = None,
-    data: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None, files: Sequence[OutgoingFile] = (), send_at: datetime | None = None,
 ) -> TimelineEntry:
     """Check the reply may go out, store it as queued, and hand it to Celery after commit.
 
+    With `send_at` it is stored as scheduled and `scheduled_send` sends it then (checking the channel again).
     Raises SendRefused (nothing stored) with a reason the agent can act on.
     """
-    from channels_app.tasks import deliver_message
+    from channels_app.tasks import deliver_message, send_scheduled_message
 
     data = dict(data or {})
+    if send_at is not None:
+        check_schedule_time(send_at)
     inbox = inbox or inbox_for_reply(tenant=tenant, conversation=conversation, channel=channel)
     if inbox.tenant_id != tenant.pk or inbox.channel != channel:
         raise SendRefused("That inbox does not send on this channel.")
     recipient = recipient_for(tenant=tenant, conversation=conversation, channel=channel)
-    get_adapter(channel).check_can_send(
-        conversation=conversation, inbox=inbox, recipient=recipient, body=body, data=data
+    adapter = get_adapter(channel)
+    adapter.check_can_send(conversation=conversation, inbox=inbox, recipient=recipient, body=body, data=data)
+    adapter.check_attachments(
+        inbox=inbox, files=[FileSpec(f.name, f.size, f.content_type) for f in files], data=data
     )
     data["to"] = recipient.value
     with transaction.atomic():
         entry = message_record_outbound(
             tenant=tenant, conversation=conversation, author=author, channel=channel, inbox=inbox,
-            body=body or data.get("template", {}).get("preview", ""), data=data,
+            body=body or data.get("template", {}).get("preview", ""), data=data, files=files, scheduled_at=send_at,
         )
-        transaction.on_commit(lambda: deliver_message.delay(entry.pk))
+        if send_at is None:
+            transaction.on_commit(lambda: deliver_message.delay(entry.pk))
+        elif send_at - timezone.now() <= SCHEDULE_TIMER_HORIZON:
+            transaction.on_commit(lambda: send_scheduled_message.apply_async((tenant.pk, entry.pk), eta=send_at))
     return entry
+
+
+# Scheduled replies due within this get a Celery ETA timer at once; later ones get theirs from the
+# sweeper shortly before they are due. Redis hands an unacknowledged task to another worker after its
+# visibility timeout (1 hour), so timers far ahead would pile up as copies (harmless: sending claims
+# the message once, but wasteful).
+SCHEDULE_TIMER_HORIZON = timedelta(minutes=50)
+
+
+def scheduled_send(*, tenant_id: int, entry_id: int) -> bool:
+    """Send a scheduled reply whose time has come: the channel checks it again (the WhatsApp window may
+    have closed, the customer may have opted out); a refusal marks it failed with the reason. Then it
+    goes through the same queue as any reply. True when it was handed to delivery; safe to run twice."""
+    from channels_app.tasks import deliver_message
+
+    entry = (
+        TimelineEntry.objects.for_tenant(tenant_id).select_related("tenant", "inbox", "conversation")
+        .filter(pk=entry_id, delivery_status=DeliveryStatus.SCHEDULED).first()
+    )
+    if entry is None or entry.scheduled_at > timezone.now():
+        return False
+    tenant = entry.tenant
+    try:
+        _check_still_sendable(entry)
+    except SendRefused as exc:
+        reason = " ".join(exc.messages)
+        logger.info("Scheduled message %s refused at send time: %s", entry.pk, reason)
+        message_fail_scheduled(tenant=tenant, entry_id=entry.pk, reason=f"Not sent at its time: {reason}")
+        return False
+    with transaction.atomic():
+        released = message_release_scheduled(tenant=tenant, entry_id=entry.pk)
+        if released is not None:
+            transaction.on_commit(lambda: deliver_message.delay(released.pk))
+    return released is not None
+
+
+def _check_still_sendable(entry: TimelineEntry) -> None:
+    conversation, inbox = entry.conversation, entry.inbox
+    if inbox is None or not inbox.is_active:
+        raise SendRefused("the inbox it was to go from is no longer active; write the reply again on another inbox.")
+    recipient = recipient_for(tenant=entry.tenant, conversation=conversation, channel=entry.channel)
+    if recipient.value != entry.data.get("to"):
+        # The address it was written for may be gone (unlinked, merged); send to what the customer has now.
+        entry.data["to"] = recipient.value
+        TimelineEntry.objects.filter(pk=entry.pk, delivery_status=DeliveryStatus.SCHEDULED).update(data=entry.data)
+    adapter = get_adapter(entry.channel)
+    adapter.check_can_send(conversation=conversation, inbox=inbox, recipient=recipient, body=entry.body, data=entry.data)
+    adapter.check_attachments(
+        inbox=inbox, files=[FileSpec(a.filename, a.size, a.content_type) for a in entry.attachments.all()],
+        data=entry.data,
+    )
+
+
+def scheduled_timers(*, now: datetime | None = None) -> tuple[list[tuple[int, int]], list[tuple[int, int, datetime]]]:
+    """For the sweeper: scheduled replies already due (a lost timer, a broker outage) and those due before
+    its next run, which get an ETA timer now."""
+    now = now or timezone.now()
+    upcoming = scheduled_due_ids(until=now + SWEEP_LOOKAHEAD)
+    due = [(tenant_id, entry_id) for tenant_id, entry_id, at in upcoming if at <= now]
+    soon = [(tenant_id, entry_id, at) for tenant_id, entry_id, at in upcoming if at > now]
+    return due, soon
+
+
+# A bit more than the sweeper's period (60 s), so every reply gets a timer before it is due.
+SWEEP_LOOKAHEAD = timedelta(seconds=90)
 
 
 def _claim(entry_id: int) -> TimelineEntry | None:

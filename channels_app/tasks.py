@@ -17,9 +17,23 @@ def deliver_message(self, entry_id: int) -> None:
         raise self.retry(countdown=delay)
 
 
+@shared_task(
+    acks_late=True, ignore_result=True, autoretry_for=(OperationalError, InterfaceError), retry_backoff=5,
+    retry_backoff_max=300, max_retries=None,
+)
+def send_scheduled_message(tenant_id: int, entry_id: int) -> None:
+    services.scheduled_send(tenant_id=tenant_id, entry_id=entry_id)
+
+
 @shared_task(ignore_result=True)
 def sweep_outbound() -> None:
-    """Periodic: re-enqueue queued messages nobody is sending; report sends that died midway."""
+    """Periodic: re-enqueue queued messages nobody is sending; report sends that died midway; send
+    scheduled replies whose timer was lost and arm timers for those due before the next run."""
     for entry_id in services.queued_requeue():
         deliver_message.delay(entry_id)
     services.sending_sweep()
+    due, soon = services.scheduled_timers()
+    for tenant_id, entry_id in due:
+        send_scheduled_message.delay(tenant_id, entry_id)
+    for tenant_id, entry_id, at in soon:
+        send_scheduled_message.apply_async((tenant_id, entry_id), eta=at)

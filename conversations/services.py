@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import PurePosixPath
@@ -30,7 +31,7 @@ from conversations.models import (
     TimelineEntry,
 )
 from customers.models import Customer, Membership, Tenant
-from customers.services import customer_resolve_identity, tenant_counter_next
+from customers.services import audit_record, customer_resolve_identity, tenant_counter_next
 from omnidesk.lib.bulk import rows_update
 from omnidesk.lib.events import emit_on_commit
 
@@ -60,6 +61,19 @@ class InboundMessage:
     # A conversation the channel knows this message continues (an e-mail reply's thread); honoured when
     # it is the sender's and not closed, even if resolved outside the reopen window.
     conversation_hint: int | None = None
+
+
+@dataclass(frozen=True)
+class OutgoingFile:
+    """A file an agent attaches to a reply or a note, already read (the composer's form caps its size)."""
+
+    name: str
+    content: bytes
+    content_type: str = ""
+
+    @property
+    def size(self) -> int:
+        return len(self.content)
 
 
 @dataclass(frozen=True)
@@ -424,9 +438,18 @@ def message_record_inbound(*, tenant: Tenant, inbox: Inbox | None, message: Inbo
 @transaction.atomic
 def message_record_outbound(
     *, tenant: Tenant, conversation: Conversation, author, channel: str, body: str, inbox: Inbox | None = None,
-    data: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None, files: Sequence[OutgoingFile] = (), scheduled_at: datetime | None = None,
 ) -> TimelineEntry:
-    """An agent's reply, stored as `queued`; the channel adapter sends it after commit."""
+    """An agent's reply, stored as `queued`; the channel adapter sends it after commit.
+
+    With `scheduled_at` it is stored as `scheduled` instead and counts as a reply only once
+    `message_release_scheduled` lets it go.
+    """
+    if scheduled_at is not None:
+        return _message_record_scheduled(
+            tenant=tenant, conversation=conversation, author=author, channel=channel, body=body, inbox=inbox,
+            data=data, files=files, scheduled_at=scheduled_at,
+        )
     if channel not in Channel.values:
         raise ConversationError(f"{channel!r} is not a channel.")
     if not body.strip():
@@ -443,15 +466,23 @@ def message_record_outbound(
         direction=Direction.OUTBOUND, channel=channel, inbox=inbox, author=author, body=body,
         data=data or {}, delivery_status=DeliveryStatus.QUEUED, created_at=at, updated_at=at,
     )
+    attachments_add(tenant=tenant, entry=entry, files=files)
+    _reply_bookkeeping(conversation, entry, at=at)
+    return entry
+
+
+def _reply_bookkeeping(conversation: Conversation, entry: TimelineEntry, *, at: datetime) -> None:
+    """What an agent's reply going out does to its (locked) conversation: response times, waiting, events."""
+    channel, author_id = entry.channel, entry.author_id
     if conversation.first_response_at is None:
         conversation.first_response_at = at
         analytics_event_record(
-            conversation=conversation, name=EventName.FIRST_RESPONSE, channel=channel, agent_id=author.pk,
+            conversation=conversation, name=EventName.FIRST_RESPONSE, channel=channel, agent_id=author_id,
             occurred_at=at, value_seconds=(at - conversation.created_at).total_seconds(),
         )
     if conversation.waiting_since is not None:
         analytics_event_record(
-            conversation=conversation, name=EventName.REPLY, channel=channel, agent_id=author.pk,
+            conversation=conversation, name=EventName.REPLY, channel=channel, agent_id=author_id,
             occurred_at=at, value_seconds=(at - conversation.waiting_since).total_seconds(),
         )
     conversation.waiting_since = None
@@ -462,7 +493,6 @@ def message_record_outbound(
         "message.created", conversation, entry_id=entry.pk, kind=entry.kind, direction=entry.direction, channel=channel,
         started_waiting=False,
     )
-    return entry
 
 
 _UNSET: Any = object()
@@ -503,7 +533,9 @@ def conversation_update(
 
 
 @transaction.atomic
-def note_add(*, tenant: Tenant, conversation: Conversation, author, body: str) -> TimelineEntry:
+def note_add(
+    *, tenant: Tenant, conversation: Conversation, author, body: str, files: Sequence[OutgoingFile] = ()
+) -> TimelineEntry:
     if not body.strip():
         raise ConversationError("A note needs some text.")
     conversation = _lock_conversation(tenant, conversation)
@@ -513,6 +545,7 @@ def note_add(*, tenant: Tenant, conversation: Conversation, author, body: str) -
         tenant=tenant, customer=conversation.customer, conversation=conversation, kind=EntryKind.NOTE,
         author=author, body=body, created_at=at, updated_at=at, data={"mentions": mentioned} if mentioned else {},
     )
+    attachments_add(tenant=tenant, entry=entry, files=files)
     conversation.updated_at = at
     conversation.save(update_fields=["updated_at"])
     _emit_conversation("note.created", conversation, entry_id=entry.pk)
@@ -568,6 +601,18 @@ def message_set_delivery_status(
     return entry
 
 
+def attachment_filename(filename: str) -> str:
+    """A name safe to store and to show: only the last path component of what a sender calls the file
+    ("../../x.jpg" is "x.jpg"), without characters file systems or headers choke on."""
+    base_name = PurePosixPath((filename or "").replace("\\", "/")).name
+    try:
+        safe_name = get_valid_filename(base_name) if base_name.strip(". ") else "attachment"
+    except SuspiciousFileOperation:
+        # Nothing usable left once unsafe characters are dropped (a name of control characters).
+        safe_name = "attachment"
+    return safe_name[:255]
+
+
 def attachment_store(
     *, tenant: Tenant, entry: TimelineEntry, filename: str, content: bytes, content_type: str = "",
     source_url: str = "",
@@ -575,13 +620,7 @@ def attachment_store(
     """Save a file through Django's storage API and link it to a timeline entry."""
     if entry.tenant_id != tenant.pk:
         raise ConversationError("That timeline entry belongs to another tenant.")
-    # Only the last path component of what a sender calls the file: "../../x.jpg" is "x.jpg".
-    base_name = PurePosixPath((filename or "").replace("\\", "/")).name
-    try:
-        safe_name = get_valid_filename(base_name) if base_name.strip(". ") else "attachment"
-    except SuspiciousFileOperation:
-        # Nothing usable left once unsafe characters are dropped (a name of control characters).
-        safe_name = "attachment"
+    safe_name = attachment_filename(filename)
     attachment = Attachment(
         tenant=tenant, entry=entry, filename=safe_name[:255], content_type=content_type[:127], size=len(content),
         source_url=source_url,
@@ -589,3 +628,241 @@ def attachment_store(
     attachment.file.save(safe_name, ContentFile(content), save=False)
     attachment.save()
     return attachment
+
+
+def attachments_add(*, tenant: Tenant, entry: TimelineEntry, files: Sequence[OutgoingFile]) -> list[Attachment]:
+    """An agent's files on their reply or note. Files are written as the rows are; a rolled-back
+    transaction leaves the file in storage without a row (harmless, and rare: limits are checked first)."""
+    return [
+        attachment_store(tenant=tenant, entry=entry, filename=f.name, content=f.content, content_type=f.content_type)
+        for f in files
+    ]
+
+
+# --- Send later ------------------------------------------------------------------------------------
+
+# How far ahead a reply may be scheduled; beyond that the context of the conversation has moved on.
+SCHEDULE_MAX_AHEAD = timedelta(days=30)
+
+
+def check_schedule_time(send_at: datetime, *, now: datetime | None = None) -> None:
+    now = now or timezone.now()
+    if send_at <= now:
+        raise ConversationError("The time to send at has passed; choose a time in the future or send now.")
+    if send_at > now + SCHEDULE_MAX_AHEAD:
+        raise ConversationError(f"Replies can be scheduled at most {SCHEDULE_MAX_AHEAD.days} days ahead.")
+
+
+def _message_record_scheduled(
+    *, tenant: Tenant, conversation: Conversation, author, channel: str, body: str, inbox: Inbox | None,
+    data: dict[str, Any] | None, files: Sequence[OutgoingFile], scheduled_at: datetime,
+) -> TimelineEntry:
+    if channel not in Channel.values:
+        raise ConversationError(f"{channel!r} is not a channel.")
+    if not body.strip():
+        raise ConversationError("A reply needs some text.")
+    if inbox is not None and (inbox.tenant_id != tenant.pk or inbox.channel != channel):
+        raise ConversationError("That inbox does not send on this channel for this tenant.")
+    check_schedule_time(scheduled_at)
+    conversation = _lock_conversation(tenant, conversation)
+    if conversation.status == Status.CLOSED:
+        raise ConversationError(f"Conversation #{conversation.number} is closed; start a new one to write again.")
+    at = timezone.now()
+    entry = TimelineEntry.objects.create(
+        tenant=tenant, customer=conversation.customer, conversation=conversation, kind=EntryKind.MESSAGE,
+        direction=Direction.OUTBOUND, channel=channel, inbox=inbox, author=author, body=body, data=data or {},
+        delivery_status=DeliveryStatus.SCHEDULED, scheduled_at=scheduled_at, created_at=at, updated_at=at,
+    )
+    attachments_add(tenant=tenant, entry=entry, files=files)
+    # Not a reply yet: response times, waiting and the SLA clocks move when it goes out.
+    _emit_conversation("message.scheduled", conversation, entry_id=entry.pk, scheduled_at=scheduled_at.isoformat())
+    return entry
+
+
+def _lock_scheduled(tenant: Tenant, entry_id: int) -> tuple[Conversation, TimelineEntry] | None:
+    """The conversation, then the scheduled entry, locked (the order every writer of both uses)."""
+    conversation_id = (
+        TimelineEntry.objects.for_tenant(tenant).filter(pk=entry_id, delivery_status=DeliveryStatus.SCHEDULED)
+        .values_list("conversation_id", flat=True).first()
+    )
+    if conversation_id is None:
+        return None
+    conversation = (
+        Conversation.objects.for_tenant(tenant).select_for_update(no_key=True, of=("self",))
+        .select_related("customer", "tenant").get(pk=conversation_id)
+    )
+    entry = (
+        TimelineEntry.objects.for_tenant(tenant).select_for_update(no_key=True)
+        .filter(pk=entry_id, conversation=conversation, delivery_status=DeliveryStatus.SCHEDULED).first()
+    )
+    # Merged away between the two reads: the caller's next attempt finds it in its new conversation.
+    return (conversation, entry) if entry is not None else None
+
+
+@transaction.atomic
+def message_release_scheduled(*, tenant: Tenant, entry_id: int) -> TimelineEntry | None:
+    """A due scheduled reply becomes an ordinary queued one, exactly once; None when it is no longer
+    scheduled (cancelled, refused, or released by another worker). The caller hands it to delivery."""
+    locked = _lock_scheduled(tenant, entry_id)
+    if locked is None:
+        return None
+    conversation, entry = locked
+    at = timezone.now()
+    if conversation.status == Status.CLOSED:
+        _scheduled_failed(entry, f"Not sent: conversation #{conversation.number} was closed before {at:%Y-%m-%d %H:%M} UTC.")
+        return None
+    _note_channel(conversation, entry.channel, actor=entry.author, at=at)
+    # It takes its place on the timeline when it goes out, after whatever the customer wrote meanwhile.
+    entry.delivery_status = DeliveryStatus.QUEUED
+    entry.created_at = at
+    entry.updated_at = at
+    entry.save(update_fields=["delivery_status", "created_at", "updated_at"])
+    _reply_bookkeeping(conversation, entry, at=at)
+    return entry
+
+
+def _scheduled_failed(entry: TimelineEntry, reason: str, code: str = "refused") -> None:
+    entry.delivery_status = DeliveryStatus.FAILED
+    entry.error_code = code
+    entry.failure_reason = reason[:500]
+    entry.updated_at = timezone.now()
+    entry.save(update_fields=["delivery_status", "error_code", "failure_reason", "updated_at"])
+    emit_on_commit(
+        "message.failed", tenant_id=entry.tenant_id, conversation_id=entry.conversation_id, entry_id=entry.pk,
+        reason=entry.failure_reason,
+    )
+
+
+@transaction.atomic
+def message_fail_scheduled(*, tenant: Tenant, entry_id: int, reason: str) -> bool:
+    """A scheduled reply the channel refuses at its time (WhatsApp window closed, opted out): failed,
+    with the reason on the timeline. False when it was no longer scheduled."""
+    locked = _lock_scheduled(tenant, entry_id)
+    if locked is None:
+        return False
+    _scheduled_failed(locked[1], reason)
+    return True
+
+
+@transaction.atomic
+def message_cancel_scheduled(*, tenant: Tenant, conversation: Conversation, entry_id: int, actor=None) -> TimelineEntry:
+    """Cancel a reply that has not gone out yet. Cancelling it again changes nothing."""
+    entry = (
+        TimelineEntry.objects.for_tenant(tenant)
+        .filter(pk=entry_id, conversation_id=conversation.pk, kind=EntryKind.MESSAGE, direction=Direction.OUTBOUND)
+        .first()
+    )
+    if entry is None or (entry.scheduled_at is None and entry.delivery_status != DeliveryStatus.SCHEDULED):
+        raise ConversationError("There is no scheduled reply with that id in this conversation.")
+    if entry.delivery_status == DeliveryStatus.CANCELLED:
+        return entry
+    locked = _lock_scheduled(tenant, entry_id)
+    if locked is None:
+        entry.refresh_from_db()
+        if entry.delivery_status == DeliveryStatus.CANCELLED:
+            return entry
+        raise ConversationError(
+            f"Too late to cancel: the reply is already {entry.get_delivery_status_display().lower()}."
+        )
+    entry = locked[1]
+    at = timezone.now()
+    entry.delivery_status = DeliveryStatus.CANCELLED
+    entry.data = {**entry.data, "cancelled_by": getattr(actor, "pk", None), "cancelled_at": at.isoformat()}
+    entry.updated_at = at
+    entry.save(update_fields=["delivery_status", "data", "updated_at"])
+    _emit_conversation("message.cancelled", locked[0], entry_id=entry.pk)
+    return entry
+
+
+def scheduled_due_ids(*, until: datetime, limit: int = 1000) -> list[tuple[int, int, datetime]]:
+    """(tenant id, entry id, scheduled_at) of scheduled replies due by `until`, oldest first, every tenant (the sweeper)."""
+    return list(
+        TimelineEntry.objects.filter(delivery_status=DeliveryStatus.SCHEDULED, scheduled_at__lte=until)
+        .order_by("scheduled_at").values_list("tenant_id", "pk", "scheduled_at")[:limit]
+    )
+
+
+# --- Merging conversations -------------------------------------------------------------------------
+
+
+def conversation_merge_refusal(
+    *, tenant: Tenant, survivor: Conversation, merged: Conversation, at: datetime | None = None
+) -> str:
+    """Why `merged` cannot go into `survivor`, or "" when it can (no queries: the page offers the
+    candidates with it, and conversation_merge checks again under the row locks)."""
+    at = at or timezone.now()
+    if merged.customer_id != survivor.customer_id:
+        return (
+            f"#{merged.number} belongs to another customer ({merged.customer}); only conversations of the same "
+            "customer can be merged. If they are one person, merge the customers first."
+        )
+    if survivor.merged_into_id is not None:
+        return f"#{survivor.number} was itself merged into another conversation; merge into that one."
+    if survivor.status == Status.CLOSED:
+        return f"#{survivor.number} is closed; merge into an active conversation."
+    if merged.merged_into_id is not None:
+        return f"#{merged.number} was already merged into another conversation."
+    if merged.status == Status.CLOSED:
+        return f"#{merged.number} is closed; closed conversations stay as they are."
+    window = timedelta(days=tenant.reopen_window_days)
+    if merged.status == Status.RESOLVED and (merged.resolved_at is None or merged.resolved_at < at - window):
+        return (
+            f"#{merged.number} was resolved more than {window.days} days ago; only active or recently resolved "
+            "conversations can be merged."
+        )
+    return ""
+
+
+@transaction.atomic
+def conversation_merge(*, tenant: Tenant, survivor: Conversation, merged: Conversation, actor=None) -> Conversation:
+    """Move `merged`'s timeline into `survivor` (same customer) and close it with a note of where it went.
+
+    The survivor keeps its assignment, team, status and SLA. Merging the same pair again changes nothing.
+    """
+    if survivor.pk == merged.pk:
+        raise ConversationError("A conversation cannot be merged into itself.")
+    # Both rows locked in id order, so two merges of the same pair in opposite directions cannot deadlock.
+    locked = {
+        c.pk: c
+        for c in Conversation.objects.for_tenant(tenant).select_for_update(no_key=True, of=("self",))
+        .select_related("customer", "tenant").filter(pk__in=[survivor.pk, merged.pk]).order_by("pk")
+    }
+    if len(locked) != 2:
+        raise ConversationError("Both conversations must belong to this workspace.")
+    survivor, merged = locked[survivor.pk], locked[merged.pk]
+    if merged.merged_into_id == survivor.pk:
+        return survivor
+    at = timezone.now()
+    refusal = conversation_merge_refusal(tenant=tenant, survivor=survivor, merged=merged, at=at)
+    if refusal:
+        raise ConversationError(refusal)
+
+    moved = TimelineEntry.objects.for_tenant(tenant).filter(conversation=merged).update(conversation=survivor)
+    survivor.tags = sorted({*survivor.tags, *merged.tags})
+    survivor.last_customer_message_at = _latest(survivor.last_customer_message_at, merged.last_customer_message_at)
+    survivor.last_agent_message_at = _latest(survivor.last_agent_message_at, merged.last_agent_message_at)
+    survivor.updated_at = at
+    survivor.save(update_fields=["tags", "last_customer_message_at", "last_agent_message_at", "updated_at"])
+
+    merged.merged_into = survivor
+    _status_change(merged, Status.CLOSED, actor=actor, at=at, reason="merged")
+    merged.save()
+    details = {
+        "survivor_id": survivor.pk, "survivor_number": survivor.number,
+        "merged_id": merged.pk, "merged_number": merged.number, "entries_moved": moved,
+    }
+    timeline_add_event(
+        tenant=tenant, customer=merged.customer, conversation=merged, event="conversation_merged_into", actor=actor,
+        data=details, at=at,
+    )
+    timeline_add_event(
+        tenant=tenant, customer=survivor.customer, conversation=survivor, event="conversation_merged", actor=actor,
+        data=details, at=at,
+    )
+    audit_record(tenant=tenant, actor=actor, action="conversation.merge", target=survivor, details=details)
+    _emit_conversation("conversation.merged", survivor, merged_conversation_id=merged.pk, merged_number=merged.number)
+    return survivor
+
+
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return max((t for t in (a, b) if t is not None), default=None)

@@ -15,6 +15,14 @@ urlpatterns = [
     path("conversations/<int:number>/assign/", views.conversation_assign_view, name="conversation_assign"),
     path("conversations/<int:number>/details/", views.conversation_details, name="conversation_details"),
     path("conversations/<int:number>/notes/", views.conversation_add_note, name="conversation_note"),
+    path(
+        "conversations/<int:number>/scheduled/<int:entry_id>/cancel/", views.conversation_cancel_scheduled,
+        name="conversation_cancel_scheduled",
+    ),
+    path("conversations/<int:number>/merge/", views.conversation_merge_view, name="conversation_merge"),
+    path("attachments/<int:attachment_id>/", views.attachment_download, name="attachment"),
+    # Public: a signed, expiring link (Twilio's MediaUrl, the API channel's attachment URLs).
+    path("files/<str:token>/<str:filename>", views.attachment_public, name="attachment_public"),
     path("customers/<int:customer_id>/", customer_views.customer_detail, name="customer"),
     path("customers/<int:customer_id>/identities/", customer_views.customer_identity_add, name="customer_identity_add"),
     path("customers/<int:customer_id>/merge/", customer_views.customer_merge_view, name="customer_merge"),

@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import prefetch_related_objects
-from django.http import Http404
+from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -13,8 +13,9 @@ from django.views.decorators.http import require_POST
 
 from channels_app.models import Channel
 from channels_app.services import reply_send
-from conversations.forms import AssignForm, DetailsForm, NoteForm, ReplyForm, StatusForm
-from conversations.models import Conversation, Priority
+from conversations.attachments import LinkInvalid, attachment_from_link, attachment_get, is_inline
+from conversations.forms import AssignForm, DetailsForm, MergeForm, NoteForm, ReplyForm, StatusForm
+from conversations.models import Attachment, Conversation, Priority
 from conversations.selectors import (
     canned_responses_for,
     conversation_get,
@@ -26,7 +27,15 @@ from conversations.selectors import (
     workspace_view,
     workspace_view_counts,
 )
-from conversations.services import conversation_assign, conversation_set_status, conversation_update, note_add
+from conversations.services import (
+    conversation_assign,
+    conversation_merge,
+    conversation_merge_refusal,
+    conversation_set_status,
+    conversation_update,
+    message_cancel_scheduled,
+    note_add,
+)
 from customers.models import Membership
 from customers.selectors import customer_possible_duplicates
 from omnidesk.lib.access import member_required
@@ -101,6 +110,7 @@ def _conversation_context(request, conversation: Conversation) -> dict:
     # Reply channels, the panel and the duplicate check all read the customer's identities: fetch them once.
     prefetch_related_objects([customer], "identities")
     members = _tenant_members(request)
+    others = customer_other_conversations(tenant=request.tenant, membership=request.membership, conversation=conversation)
     return {
         "conversation": conversation,
         "timeline": timeline,
@@ -108,7 +118,9 @@ def _conversation_context(request, conversation: Conversation) -> dict:
         "people": {member.user_id: member.name for member in members},
         "status_form": StatusForm(initial={"status": conversation.status}),
         "note_form": NoteForm(),
-        "reply_form": ReplyForm(channels=conversation_reply_channels(conversation=conversation)),
+        "reply_form": ReplyForm(
+            channels=conversation_reply_channels(conversation=conversation), time_zone=request.tenant.time_zone
+        ),
         "assign_form": _assign_form(request, members=members, initial={
             "assignee": conversation.assignee_id or "", "team": conversation.team_id or "",
         }),
@@ -117,9 +129,12 @@ def _conversation_context(request, conversation: Conversation) -> dict:
         ),
         "details_form": DetailsForm(initial={"priority": conversation.priority, "tags": ", ".join(conversation.tags)}),
         "identities": customer.identities.all(),
-        "other_conversations": customer_other_conversations(
-            tenant=request.tenant, membership=request.membership, conversation=conversation
-        ),
+        "other_conversations": others,
+        # The ones that may be merged into this one (active or recently resolved), from the same rows.
+        "merge_candidates": [
+            other for other in others
+            if not conversation_merge_refusal(tenant=request.tenant, survivor=conversation, merged=other)
+        ],
         "duplicates": list(customer_possible_duplicates(tenant=request.tenant, customer=customer)[:5]),
     }
 
@@ -146,11 +161,16 @@ def conversation_status(request, number: int):
 @require_POST
 def conversation_add_note(request, number: int):
     conversation = _conversation_or_404(request, number)
-    form = NoteForm(request.POST)
+    form = NoteForm(request.POST, request.FILES)
     if form.is_valid():
-        note_add(tenant=request.tenant, conversation=conversation, author=request.user, body=form.cleaned_data["body"])
-    else:
+        note_add(
+            tenant=request.tenant, conversation=conversation, author=request.user, body=form.cleaned_data["body"],
+            files=form.cleaned_data["attachments"],
+        )
+    elif "body" in form.errors:
         messages.error(request, "A note needs some text.")
+    else:
+        messages.error(request, _form_errors(form))
     return _back_to_conversation(request, number)
 
 
@@ -158,17 +178,25 @@ def conversation_add_note(request, number: int):
 @require_POST
 def conversation_reply(request, number: int):
     conversation = _conversation_or_404(request, number)
-    form = ReplyForm(request.POST, channels=conversation_reply_channels(conversation=conversation))
+    form = ReplyForm(
+        request.POST, request.FILES, channels=conversation_reply_channels(conversation=conversation),
+        time_zone=request.tenant.time_zone,
+    )
     if not form.is_valid():
-        messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        messages.error(request, _form_errors(form))
         return _back_to_conversation(request, number)
+    send_at = form.cleaned_data["send_at"]
     try:
         reply_send(
             tenant=request.tenant, conversation=conversation, author=request.user,
             channel=form.cleaned_data["channel"], body=form.cleaned_data["body"],
+            files=form.cleaned_data["attachments"], send_at=send_at,
         )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
+    else:
+        if send_at is not None:
+            messages.success(request, f"Scheduled for {send_at:%Y-%m-%d %H:%M} ({form.time_zone.key}).")
     return _back_to_conversation(request, number)
 
 
@@ -218,3 +246,81 @@ def conversation_details(request, number: int):
     else:
         messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
     return _back_to_conversation(request, number)
+
+
+def _form_errors(form) -> str:
+    """One line for the message area: each field's label and what is wrong with it."""
+    return "; ".join(
+        f"{form[name].label}: {' '.join(errors)}" if name in form.fields else " ".join(errors)
+        for name, errors in form.errors.items()
+    )
+
+
+@member_required()
+@require_POST
+def conversation_cancel_scheduled(request, number: int, entry_id: int):
+    conversation = _conversation_or_404(request, number)
+    try:
+        message_cancel_scheduled(tenant=request.tenant, conversation=conversation, entry_id=entry_id, actor=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, "The scheduled reply is cancelled; it will not be sent.")
+    return _back_to_conversation(request, number)
+
+
+@member_required()
+@require_POST
+def conversation_merge_view(request, number: int):
+    """Merge another conversation of the same customer (by its number) into this one."""
+    survivor = _conversation_or_404(request, number)
+    form = MergeForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _form_errors(form))
+        return _back_to_conversation(request, number)
+    other_number = form.cleaned_data["other"]
+    try:
+        merged = conversation_get(tenant=request.tenant, membership=request.membership, number=other_number)
+    except Conversation.DoesNotExist:
+        # The same answer for another tenant's, another team's and a missing number.
+        messages.error(request, f"There is no conversation #{other_number} you can open in this workspace.")
+        return _back_to_conversation(request, number)
+    try:
+        conversation_merge(tenant=request.tenant, survivor=survivor, merged=merged, actor=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"#{other_number} is merged into #{number}.")
+    return _back_to_conversation(request, number)
+
+
+def _file_response(attachment: Attachment) -> FileResponse:
+    try:
+        handle = attachment.file.open("rb")
+    except FileNotFoundError as exc:
+        raise Http404("The file is gone from storage.") from exc
+    response = FileResponse(
+        handle, as_attachment=not is_inline(attachment.content_type), filename=attachment.filename,
+        content_type=attachment.content_type or "application/octet-stream",
+    )
+    # Uploaded content never runs as a page of ours, whatever its type claims.
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@member_required()
+def attachment_download(request, attachment_id: int):
+    try:
+        attachment = attachment_get(tenant=request.tenant, membership=request.membership, attachment_id=attachment_id)
+    except Attachment.DoesNotExist as exc:
+        raise Http404("No such file.") from exc
+    return _file_response(attachment)
+
+
+def attachment_public(request, token: str, filename: str):
+    """A signed, expiring link to one file, for providers fetching a reply's media (no session)."""
+    try:
+        attachment = attachment_from_link(token)
+    except LinkInvalid as exc:
+        raise Http404(str(exc)) from exc
+    return _file_response(attachment)

@@ -7,6 +7,8 @@ and outbound flows live in `channels_app.inbound` and `channels_app.services`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import import_module
 from typing import TYPE_CHECKING, ClassVar
 
@@ -51,6 +53,19 @@ class AdapterError(Exception):
         self.response_snippet = response_snippet
 
 
+@dataclass(frozen=True)
+class FileSpec:
+    """What the channel checks of a file before it is sent: name, size and type."""
+
+    name: str
+    size: int
+    content_type: str
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB"
+
+
 class ChannelAdapter:
     channel: ClassVar[str]
     # Names of the inbox's encrypted secrets and plain settings this adapter reads (admin shows these).
@@ -58,6 +73,12 @@ class ChannelAdapter:
     setting_names: ClassVar[tuple[str, ...]] = ()
     # Longest body one outbound message may carry; longer replies are refused with a reason.
     max_body_length: ClassVar[int | None] = None
+    # Files one outbound message may carry: how many (0: this channel carries none), the largest one,
+    # all of them together, and the content types allowed (empty: any).
+    max_attachments: ClassVar[int] = 0
+    max_attachment_bytes: ClassVar[int] = 0
+    max_attachments_total_bytes: ClassVar[int] = 0
+    attachment_types: ClassVar[frozenset[str]] = frozenset()
 
     def verify(self, request: HttpRequest, inbox: Inbox) -> None:
         """Raise SignatureError unless the request provably comes from the provider."""
@@ -86,6 +107,41 @@ class ChannelAdapter:
                 f"{recipient.value} opted out of messages on {recipient.opted_out_at:%Y-%m-%d}; "
                 "they must send START before you can write to them here. Reply on another channel."
             )
+
+    def check_attachments(self, *, inbox: Inbox, files: Sequence[FileSpec], data: dict) -> None:
+        """Raise SendRefused when these files cannot go with a reply on this channel (before anything is stored)."""
+        if not files:
+            return
+        label = self.channel_label()
+        if not self.max_attachments:
+            raise SendRefused(f"{label} cannot carry files; send them by e-mail, or write without them.")
+        if len(files) > self.max_attachments:
+            raise SendRefused(
+                f"{label} carries at most {self.max_attachments} file{'s' if self.max_attachments > 1 else ''} "
+                f"per message; this reply has {len(files)}. Send them in several replies or by e-mail."
+            )
+        for spec in files:
+            if self.attachment_types and spec.content_type.split(";")[0].strip().lower() not in self.attachment_types:
+                raise SendRefused(
+                    f"{label} cannot carry {spec.name} ({spec.content_type or 'unknown type'}); it takes "
+                    f"{', '.join(sorted(self.attachment_types))}. Send it by e-mail instead."
+                )
+            if spec.size > self.max_attachment_bytes:
+                raise SendRefused(
+                    f"{spec.name} is {_megabytes(spec.size)}; {label} carries files of at most "
+                    f"{_megabytes(self.max_attachment_bytes)}. Send it by e-mail or share a link."
+                )
+        total = sum(spec.size for spec in files)
+        if total > self.max_attachments_total_bytes:
+            raise SendRefused(
+                f"The files add up to {_megabytes(total)}; {label} carries at most "
+                f"{_megabytes(self.max_attachments_total_bytes)} per message. Send fewer or smaller files."
+            )
+
+    def channel_label(self) -> str:
+        from channels_app.models import Channel
+
+        return Channel(self.channel).label
 
     def send(self, entry: TimelineEntry, inbox: Inbox, recipient: str) -> str:
         """Send an outbound message; return the provider's id or raise AdapterError."""

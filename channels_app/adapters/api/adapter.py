@@ -22,6 +22,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from datetime import timedelta
 from http.client import HTTPException
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +64,8 @@ MAX_ATTACHMENTS = 10
 DEFAULT_TIMEOUT_SECONDS = 10
 # Enough of a receiver's answer to explain a failure in admin; the rest is not read.
 RESPONSE_READ_LIMIT = 64 * 1024
+# How long the links to a reply's files work; receivers may be queues that process hours later.
+OUTBOUND_LINK_TTL = timedelta(days=7)
 _url_validator = URLValidator(schemes=["http", "https"])
 
 
@@ -217,6 +220,10 @@ class ApiAdapter(ChannelAdapter):
     channel = Channel.API
     secret_names = ("secret",)
     setting_names = ("outbound_url", "timeout_seconds")
+    # Files go as signed links in the JSON, which the receiver downloads within OUTBOUND_LINK_TTL.
+    max_attachments = MAX_ATTACHMENTS
+    max_attachment_bytes = 25_000_000
+    max_attachments_total_bytes = 100_000_000
 
     def verify(self, request: HttpRequest, inbox: Inbox) -> None:
         secret = inbox.get_secret("secret")
@@ -266,7 +273,7 @@ class ApiAdapter(ChannelAdapter):
     def outbound_payload(self, entry: TimelineEntry, recipient: str, timestamp: int) -> dict[str, Any]:
         author = entry.author
         author_name = author.get_full_name() if author is not None else ""
-        return {
+        payload = {
             "event": "message.created",
             "message_id": entry.pk,
             "conversation": entry.conversation.number,
@@ -277,6 +284,22 @@ class ApiAdapter(ChannelAdapter):
             # Inside the signed body too, so a receiver can refuse replays of old deliveries.
             "timestamp": timestamp,
         }
+        attachments = self.outbound_attachments(entry)
+        if attachments:
+            payload["attachments"] = attachments
+        return payload
+
+    def outbound_attachments(self, entry: TimelineEntry) -> list[dict[str, Any]]:
+        from conversations.attachments import attachment_public_link
+
+        described = []
+        for attachment in entry.attachments.all():
+            link = attachment_public_link(attachment, ttl=OUTBOUND_LINK_TTL)
+            described.append({
+                "filename": attachment.filename, "content_type": attachment.content_type, "size": attachment.size,
+                "url": link.url, "expires_at": link.expires_at,
+            })
+        return described
 
     def send(self, entry: TimelineEntry, inbox: Inbox, recipient: str) -> str:
         url = inbox.setting("outbound_url")

@@ -78,6 +78,10 @@ class EmailAdapter(ChannelAdapter):
         "smtp_host", "smtp_port", "smtp_username", "smtp_use_tls", "smtp_use_ssl",
         "imap_host", "imap_port", "imap_username", "imap_use_ssl", "imap_folder",
     )
+    # Base64 grows files by a third; 20 MB of files stays under the 25 MB most mail servers accept.
+    max_attachments = 10
+    max_attachment_bytes = 20_000_000
+    max_attachments_total_bytes = 20_000_000
 
     def verify(self, request: HttpRequest, inbox: Inbox) -> None:
         expected = inbox.get_secret("webhook_secret")
@@ -112,6 +116,9 @@ class EmailAdapter(ChannelAdapter):
             subject=subject, body=entry.body, from_email=formataddr((display_name, inbox.address)),
             to=[recipient], headers=headers, connection=self._connection(inbox),
         )
+        for attachment in entry.attachments.all():
+            with attachment.file.open("rb") as stored:
+                mail.attach(attachment.filename, stored.read(), attachment.content_type or None)
         try:
             mail.send(fail_silently=False)
         except (smtplib.SMTPException, OSError) as exc:

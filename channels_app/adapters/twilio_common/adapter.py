@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlencode
 
@@ -33,6 +34,8 @@ MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-fA-F]{32}$")
 MAX_INBOUND_BODY = 10_000
 # MMS carries at most 10 media items.
 MAX_MEDIA = 10
+# Twilio fetches media when it sends; a link made for an attempt need not outlive that attempt by much.
+MEDIA_LINK_TTL = timedelta(hours=2)
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
@@ -142,7 +145,14 @@ class TwilioAdapter(ChannelAdapter):
         return f"{self.address_prefix}{bare}"
 
     def content_params(self, entry: TimelineEntry) -> dict[str, Any]:
-        return {"body": entry.body}
+        return {"body": entry.body, **self.media_params(entry)}
+
+    def media_params(self, entry: TimelineEntry) -> dict[str, Any]:
+        """Files go as MediaUrl: signed links to Omnidesk that Twilio fetches while it sends."""
+        from conversations.attachments import attachment_public_link
+
+        urls = [attachment_public_link(a, ttl=MEDIA_LINK_TTL).url for a in entry.attachments.all()]
+        return {"media_url": urls} if urls else {}
 
     def send(self, entry: TimelineEntry, inbox: Inbox, recipient: str) -> str:
         params: dict[str, Any] = {

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
-from channels_app.adapters.base import SendRefused
+from channels_app.adapters.base import FileSpec, SendRefused
 from channels_app.adapters.twilio_common.adapter import TwilioAdapter
 from channels_app.models import Channel
 from conversations.services import timeline_add_event
@@ -41,6 +42,20 @@ def sms_keyword(body: str, opt_out_type: str = "") -> str:
 class TwilioSmsAdapter(TwilioAdapter):
     channel = Channel.SMS
     identity_kind = IdentityKind.PHONE
+    # Files go as MMS: up to 10 media, 5 MB in all (Twilio's limits).
+    max_attachments = 10
+    max_attachment_bytes = 5_000_000
+    max_attachments_total_bytes = 5_000_000
+
+    def check_attachments(self, *, inbox: Inbox, files: Sequence[FileSpec], data: dict) -> None:
+        super().check_attachments(inbox=inbox, files=files, data=data)
+        sender = inbox.setting("from_number") or inbox.address
+        if files and not inbox.setting("messaging_service_sid") and not sender.startswith("+1"):
+            # Twilio sends MMS only from US and Canadian numbers; elsewhere the files would be dropped.
+            raise SendRefused(
+                f"Picture messages (MMS) go only from US and Canadian numbers, and this inbox sends from {sender}; "
+                "send the files by e-mail or WhatsApp instead."
+            )
 
     def extra_data(self, form, body: str) -> dict[str, Any]:
         keyword = sms_keyword(body, form.get("OptOutType", ""))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
-from channels_app.adapters.base import SendRefused
+from channels_app.adapters.base import FileSpec, SendRefused
 from channels_app.adapters.twilio_common.adapter import TwilioAdapter
 from channels_app.models import Channel
 from conversations.models import Direction, TimelineEntry
@@ -40,6 +41,18 @@ class TwilioWhatsAppAdapter(TwilioAdapter):
     channel = Channel.WHATSAPP
     identity_kind = IdentityKind.WHATSAPP
     address_prefix = "whatsapp:"
+    # WhatsApp takes one media file per message, of the types Twilio lists for it.
+    max_attachments = 1
+    max_attachment_bytes = 16_000_000
+    max_attachments_total_bytes = 16_000_000
+    attachment_types = frozenset({
+        "image/jpeg", "image/png", "audio/ogg", "audio/mpeg", "audio/amr", "audio/mp4", "video/mp4", "application/pdf",
+    })
+
+    def check_attachments(self, *, inbox: Inbox, files: Sequence[FileSpec], data: dict) -> None:
+        if files and data.get("template"):
+            raise SendRefused("A template reply cannot carry files; send the template first, the file once they answer.")
+        super().check_attachments(inbox=inbox, files=files, data=data)
 
     def extra_data(self, form, body: str) -> dict[str, Any]:
         data: dict[str, Any] = {}
@@ -80,6 +93,6 @@ class TwilioWhatsAppAdapter(TwilioAdapter):
     def content_params(self, entry) -> dict[str, Any]:
         template = entry.data.get("template")
         if not template:
-            return {"body": entry.body}
+            return {"body": entry.body, **self.media_params(entry)}
         variables = {str(k): str(v) for k, v in (template.get("variables") or {}).items()}
         return {"content_sid": template["content_sid"], "content_variables": json.dumps(variables)}
