@@ -5,6 +5,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector
 from django.db import models
+from django.db.models import Case, Value, When
 from django.utils import timezone
 
 from channels_app.models import Channel
@@ -55,6 +56,17 @@ class Conversation(TenantOwned):
     resolved_at = models.DateTimeField(null=True, blank=True)
     reopen_count = models.PositiveIntegerField(default=0)
     tags = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    # Every channel the conversation has used, in order of first use (the list's channel icons and filter).
+    channels = ArrayField(models.CharField(max_length=16, choices=Channel.choices), default=list, blank=True)
+    # Urgent 0 ... low 3, computed by Postgres, so the list sorts "urgent first" on an index.
+    priority_rank = models.GeneratedField(
+        expression=Case(
+            When(priority=Priority.URGENT, then=Value(0)), When(priority=Priority.HIGH, then=Value(1)),
+            When(priority=Priority.NORMAL, then=Value(2)), default=Value(3),
+        ),
+        output_field=models.SmallIntegerField(),
+        db_persist=True,
+    )
     # SLA due times, kept by routing's SLA engine; here so queues and lists sort on them cheaply.
     first_response_due_at = models.DateTimeField(null=True, blank=True)
     next_response_due_at = models.DateTimeField(null=True, blank=True)
@@ -66,15 +78,54 @@ class Conversation(TenantOwned):
         ordering = ["-updated_at"]
         constraints = [models.UniqueConstraint(fields=["tenant", "number"], name="conversation_unique_number")]
         indexes = [
-            models.Index(fields=["tenant", "status", "waiting_since"], name="conv_tenant_status_waiting"),
+            # The workspace list's order (longest waiting first: waiting_since ASC is NULLS LAST in Postgres),
+            # so a page is an index range scan: per status, per assignee (Mine, Unassigned), by priority.
+            models.Index(fields=["tenant", "status", "waiting_since", "-updated_at", "-id"], name="conv_list_waiting"),
+            models.Index(
+                fields=["tenant", "assignee", "status", "waiting_since", "-updated_at", "-id"], name="conv_list_assignee"
+            ),
+            models.Index(
+                fields=["tenant", "status", "priority_rank", "waiting_since", "-updated_at", "-id"], name="conv_list_priority"
+            ),
             models.Index(fields=["tenant", "customer", "status"], name="conv_tenant_customer_status"),
-            models.Index(fields=["tenant", "assignee", "status"], name="conv_tenant_assignee_status"),
             models.Index(fields=["tenant", "-updated_at"], name="conv_tenant_updated"),
             GinIndex(fields=["tags"], name="conv_tags"),
         ]
 
     def __str__(self) -> str:
         return f"#{self.number}"
+
+
+class ConversationRead(TenantOwned):
+    """When a member last opened a conversation; the list shows it unread if the customer wrote since."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="reads")
+    last_read_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "user", "conversation"], name="conversation_read_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} read {self.conversation_id} at {self.last_read_at:%Y-%m-%d %H:%M}"
+
+
+class SavedFilter(TenantOwned):
+    """A member's named workspace list: a view with its filters and sort, kept as the list's query string."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=60)
+    query = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "user", "name"], name="saved_filter_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class EntryKind(models.TextChoices):

@@ -1,15 +1,40 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
 
 from django.conf import settings
-from django.contrib.postgres.search import SearchQuery, SearchVector
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.core import signing
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from conversations.models import CannedResponse, Conversation, Status, TimelineEntry
+from channels_app.models import Channel, Inbox
+from conversations.models import (
+    CannedResponse,
+    Conversation,
+    ConversationRead,
+    Priority,
+    SavedFilter,
+    Status,
+    TimelineEntry,
+)
 from customers.models import Customer, Identity, Membership, Role, Tenant
+from routing.models import Team
 
 
 def conversation_list(*, tenant: Tenant, membership: Membership, status: str | None = None) -> QuerySet[Conversation]:
@@ -52,6 +77,10 @@ def _workspace_views(membership: Membership, now) -> dict[str, tuple[str, Q]]:
     return views
 
 
+def workspace_view_names(*, membership: Membership) -> list[str]:
+    return list(_workspace_views(membership, timezone.now()))
+
+
 def workspace_view_counts(*, tenant: Tenant, membership: Membership) -> list[tuple[str, str, int]]:
     """Each view with its live count, in one query."""
     views = _workspace_views(membership, timezone.now())
@@ -61,40 +90,259 @@ def workspace_view_counts(*, tenant: Tenant, membership: Membership) -> list[tup
     return [(name, label, counts[name]) for name, (label, _) in views.items()]
 
 
-def conversation_search(*, tenant: Tenant, membership: Membership, query: str) -> QuerySet[Conversation]:
-    """Conversations (any status) whose customer's name or any address contains the query, or whose
-    messages and notes match it (Postgres full-text search on the GIN index; plain containment elsewhere)."""
-    query = query.strip()[:200]
-    visible = conversation_list(tenant=tenant, membership=membership)
-    if not query:
-        return visible.none()
-    words = re.findall(r"\w+", query)
-    if settings.USING_POSTGRES and words:
-        # Every word as a prefix ("parcel" finds "parcels"); words are \w+ only, so the raw query is safe.
-        prefixes = " & ".join(f"{word}:*" for word in words[:10])
-        text_match = TimelineEntry.objects.for_tenant(tenant).annotate(
-            search=SearchVector("body", config="simple")
-        ).filter(search=SearchQuery(prefixes, config="simple", search_type="raw"))
-    else:
-        text_match = TimelineEntry.objects.for_tenant(tenant).filter(body__icontains=query)
-    by_customer = Q(customer__name__icontains=query) | Q(
-        customer_id__in=Identity.objects.for_tenant(tenant).filter(value__icontains=query.lower()).values("customer_id")
+# Search walks this many of the most recently active conversations first: a common word fills a page
+# there; a word too rare for that has few matches overall, which the GIN index then lists cheaply.
+SEARCH_RECENT_WINDOW = 2000
+SEARCH_MAX_MATCHES = 5000
+
+
+def _document_matches(words: list[str]) -> RawSQL:
+    # Every word as a prefix ("parcel" finds "parcels"); words are \w+ only and go in as a parameter.
+    # `search_document` is kept by triggers on the timeline (migration 0009); it is not a model field.
+    prefixes = " & ".join(f"{word}:*" for word in words[:10])
+    return RawSQL(
+        "conversations_conversation.search_document @@ to_tsquery('simple'::regconfig, %s)", [prefixes],
+        output_field=BooleanField(),
     )
-    return visible.filter(by_customer | Q(pk__in=text_match.values("conversation_id"))).order_by("-updated_at")
+
+
+def conversation_search_page(*, tenant: Tenant, membership: Membership, query: str, cursor: str = "") -> ListPage:
+    """Conversations (any status) whose customer's name or any address contains the query, or whose
+    messages and notes contain its words, most recently active first, one page after `cursor`.
+
+    Postgres estimates every prefix query alike, so it cannot choose between walking recent conversations
+    (right for a common word) and the GIN index (right for a rare one); this does both, bounded: the
+    SEARCH_RECENT_WINDOW most recent first, then, if the page is not full, the index (whose matches are few
+    then; at most SEARCH_MAX_MATCHES are considered)."""
+    query = query.strip()[:200]
+    if not query:
+        return ListPage([], None)
+    visible = _after_cursor(
+        conversation_list(tenant=tenant, membership=membership).order_by(*(o for _, o in LIST_ORDERS["recent"])),
+        "recent", cursor,
+    )
+    # Name and address parts are ILIKE '%...%', served by trigram indexes (migration 0009).
+    customer_ids = list(
+        Customer.objects.for_tenant(tenant).filter(name__icontains=query).values_list("pk", flat=True)[:1000].union(
+            Identity.objects.for_tenant(tenant).filter(value__icontains=query).values_list("customer_id", flat=True)[:1000]
+        )
+    )
+    by_customer = Q(customer_id__in=customer_ids)
+    words = re.findall(r"\w+", query)
+    if not words:
+        return _page(_rows(visible.filter(by_customer), membership=membership), "recent")
+    if not settings.USING_POSTGRES:
+        text_match = TimelineEntry.objects.for_tenant(tenant).filter(body__icontains=query)
+        return _page(
+            _rows(visible.filter(by_customer | Q(pk__in=text_match.values("conversation_id"))), membership=membership),
+            "recent",
+        )
+    matches = _document_matches(words)
+    recent = visible.filter(pk__in=visible.values("pk")[:SEARCH_RECENT_WINDOW])
+    rows = _rows(recent.filter(by_customer | Q(matches)), membership=membership)
+    if len(rows) > LIST_PAGE_SIZE:
+        return _page(rows, "recent")
+    text_ids = list(visible.order_by().filter(matches).values_list("pk", flat=True)[:SEARCH_MAX_MATCHES])
+    return _page(_rows(visible.filter(by_customer | Q(pk__in=text_ids)), membership=membership), "recent")
 
 
 def workspace_view(
-    *, tenant: Tenant, membership: Membership, view: str, channel: str = "", priority: str = ""
+    *, tenant: Tenant, membership: Membership, view: str, channel: str = "", priority: str = "",
+    inbox: int | None = None, team: int | None = None, tag: str = "", sort: str = "waiting",
 ) -> QuerySet[Conversation]:
+    """One left-hand view with its filters, in the list's order. Inbox and team ids are looked up within
+    the tenant, so another tenant's id filters to nothing."""
     views = _workspace_views(membership, timezone.now())
     _, condition = views.get(view, views["unassigned"])
     conversations = conversation_list(tenant=tenant, membership=membership).filter(condition)
     if channel:
-        conversations = conversations.filter(last_channel=channel)
+        conversations = conversations.filter(channels__contains=[channel])
     if priority:
         conversations = conversations.filter(priority=priority)
-    # Longest-waiting first; then the most recently active.
-    return conversations.order_by(F("waiting_since").asc(nulls_last=True), "-updated_at")
+    if inbox is not None:
+        conversations = conversations.filter(
+            first_inbox_id__in=Inbox.objects.for_tenant(tenant).filter(pk=inbox).values("pk")
+        )
+    if team is not None:
+        conversations = conversations.filter(team_id__in=Team.objects.for_tenant(tenant).filter(pk=team).values("pk"))
+    if tag:
+        conversations = conversations.filter(tags__contains=[tag])
+    return conversations.order_by(*(order for _, order in LIST_ORDERS[sort if sort in LIST_ORDERS else "waiting"]))
+
+
+# The list's sorts: (attribute, ORDER BY term) from the first key to the tiebreaker. "waiting" is longest
+# waiting first (nobody waiting last), then the most recently active; "priority" puts urgent first.
+# Each matches an index on (tenant, status, ...) or (tenant, assignee, status, ...).
+LIST_ORDERS = {
+    "waiting": [
+        ("waiting_since", F("waiting_since").asc(nulls_last=True)),
+        ("updated_at", F("updated_at").desc()),
+        ("id", F("id").desc()),
+    ],
+    "priority": [
+        ("priority_rank", F("priority_rank").asc()),
+        ("waiting_since", F("waiting_since").asc(nulls_last=True)),
+        ("updated_at", F("updated_at").desc()),
+        ("id", F("id").desc()),
+    ],
+    "recent": [("updated_at", F("updated_at").desc()), ("id", F("id").desc())],
+}
+LIST_SORTS = [("waiting", "Longest waiting"), ("priority", "Priority")]
+LIST_PAGE_SIZE = 50
+_CURSOR_SALT = "conversations.list.cursor"
+
+
+@dataclass(frozen=True)
+class ListFilters:
+    """What the workspace list shows, parsed from the query string; anything invalid falls back to the default."""
+
+    view: str = "mine"
+    channel: str = ""
+    inbox: int | None = None
+    team: int | None = None
+    priority: str = ""
+    tag: str = ""
+    sort: str = "waiting"
+
+    @classmethod
+    def parse(cls, params: Mapping[str, str], *, views: Iterable[str]) -> ListFilters:
+        def positive_int(name: str) -> int | None:
+            value = params.get(name, "")
+            return int(value) if value.isdigit() and 0 < int(value) < 2**31 else None
+
+        view = params.get("view", "")
+        channel = params.get("channel", "")
+        priority = params.get("priority", "")
+        sort = params.get("sort", "")
+        return cls(
+            view=view if view in set(views) else "mine",
+            channel=channel if channel in Channel.values else "",
+            inbox=positive_int("inbox"),
+            team=positive_int("team"),
+            priority=priority if priority in Priority.values else "",
+            tag=params.get("tag", "").strip().lower()[:64],
+            sort=sort if sort in dict(LIST_SORTS) else "waiting",
+        )
+
+    def query_string(self) -> str:
+        """The filters as a query string, leaving out defaults (saved filters and page links use it)."""
+        defaults = ListFilters()
+        return urlencode({
+            name: value for name, value in asdict(self).items()
+            if value not in (None, "") and (name == "view" or value != getattr(defaults, name))
+        })
+
+
+@dataclass(frozen=True)
+class ListPage:
+    conversations: list[Conversation]
+    next_cursor: str | None
+
+
+def _cursor_dump(sort: str, conversation: Conversation) -> str:
+    values = []
+    for attribute, _ in LIST_ORDERS[sort]:
+        value = getattr(conversation, attribute)
+        values.append(value.isoformat() if isinstance(value, datetime) else value)
+    return signing.dumps([sort, *values], salt=_CURSOR_SALT)
+
+
+def _cursor_load(sort: str, cursor: str) -> list | None:
+    """The sort keys of the last row of the previous page; None (page one) for a cursor that is forged,
+    damaged or made for another sort."""
+    try:
+        data = signing.loads(cursor, salt=_CURSOR_SALT)
+    except signing.BadSignature:
+        return None
+    keys = LIST_ORDERS[sort]
+    if not isinstance(data, list) or len(data) != len(keys) + 1 or data[0] != sort:
+        return None
+    values = []
+    for (attribute, _), value in zip(keys, data[1:], strict=True):
+        if attribute in ("waiting_since", "updated_at") and value is not None:
+            try:
+                value = datetime.fromisoformat(value)
+            except (TypeError, ValueError):
+                return None
+        values.append(value)
+    return values
+
+
+def _after(sort: str, values: list) -> Q:
+    """Rows strictly after the cursor in the sort's order (a keyset condition over mixed directions)."""
+    after, equal = Q(pk__in=[]), Q()
+    for (attribute, order), value in zip(LIST_ORDERS[sort], values, strict=True):
+        if order.descending:
+            step = Q(**{f"{attribute}__lt": value})
+        elif value is None:
+            step = Q(pk__in=[])  # NULLS LAST: nothing comes after a NULL but more NULLs
+        else:
+            step = Q(**{f"{attribute}__gt": value})
+            if attribute == "waiting_since":
+                step |= Q(waiting_since__isnull=True)
+        after |= equal & step
+        equal &= Q(**{f"{attribute}__isnull": True}) if value is None else Q(**{attribute: value})
+    return after
+
+
+def _with_read_state(conversations: QuerySet[Conversation], user_id: int) -> QuerySet[Conversation]:
+    """`unread`: the customer wrote after this member last opened the conversation (or it was never opened)."""
+    read_since = ConversationRead.objects.filter(
+        tenant_id=OuterRef("tenant_id"), user_id=user_id, conversation_id=OuterRef("pk"),
+        last_read_at__gte=OuterRef("last_customer_message_at"),
+    )
+    return conversations.annotate(unread=ExpressionWrapper(
+        Q(last_customer_message_at__isnull=False) & ~Exists(read_since), output_field=BooleanField()
+    ))
+
+
+def _after_cursor(conversations: QuerySet[Conversation], sort: str, cursor: str) -> QuerySet[Conversation]:
+    values = _cursor_load(sort, cursor) if cursor else None
+    return conversations if values is None else conversations.filter(_after(sort, values))
+
+
+def _rows(conversations: QuerySet[Conversation], *, membership: Membership) -> list[Conversation]:
+    """One page and one row more (is there a next page?), with the unread marker and the last message
+    snippet, in one query."""
+    annotated = conversations_with_last_message(_with_read_state(conversations, membership.user_id))
+    return list(annotated[: LIST_PAGE_SIZE + 1])
+
+
+def _page(rows: list[Conversation], sort: str) -> ListPage:
+    if len(rows) <= LIST_PAGE_SIZE:
+        return ListPage(rows, None)
+    return ListPage(rows[:LIST_PAGE_SIZE], _cursor_dump(sort, rows[LIST_PAGE_SIZE - 1]))
+
+
+def workspace_page(*, tenant: Tenant, membership: Membership, filters: ListFilters, cursor: str = "") -> ListPage:
+    conversations = workspace_view(
+        tenant=tenant, membership=membership, view=filters.view, channel=filters.channel,
+        priority=filters.priority, inbox=filters.inbox, team=filters.team, tag=filters.tag, sort=filters.sort,
+    )
+    """One page of a left-hand view after `cursor` (a bad or foreign cursor gives page one)."""
+    conversations = _after_cursor(conversations, filters.sort, cursor)
+    return _page(_rows(conversations, membership=membership), filters.sort)
+
+
+def list_filter_choices(*, tenant: Tenant, membership: Membership) -> dict[str, list[tuple]]:
+    """The tenant's inboxes and teams for the filters and the member's saved filters, in one query."""
+    rows = (
+        Inbox.objects.for_tenant(tenant).annotate(kind=Value("inbox"), query=Value(""))
+        .values_list("kind", "pk", "name", "query")
+        .union(
+            Team.objects.for_tenant(tenant).annotate(kind=Value("team"), query=Value(""))
+            .values_list("kind", "pk", "name", "query"),
+            SavedFilter.objects.for_tenant(tenant).filter(user_id=membership.user_id).annotate(kind=Value("saved"))
+            .values_list("kind", "pk", "name", "query"),
+            all=True,
+        )
+        .order_by("name", "pk")
+    )
+    choices: dict[str, list[tuple]] = {"filter_inboxes": [], "filter_teams": [], "saved_filters": []}
+    names = {"inbox": "filter_inboxes", "team": "filter_teams", "saved": "saved_filters"}
+    for kind, pk, name, query in rows:
+        choices[names[kind]].append((pk, name, query) if kind == "saved" else (pk, name))
+    return choices
 
 
 def conversation_get(*, tenant: Tenant, membership: Membership, number: int) -> Conversation:

@@ -133,6 +133,7 @@ def conversation_open(
         customer=customer,
         first_channel=channel,
         last_channel=channel,
+        channels=[channel],
         first_inbox=inbox,
         subject=subject[:300],
         priority=priority,
@@ -286,6 +287,8 @@ def conversations_assign_bulk(*, tenant: Tenant, assignments: list[tuple[Convers
 
 def _note_channel(conversation: Conversation, channel: str, *, actor, at: datetime) -> None:
     """Record a channel switch when a message uses another channel than the conversation's last one."""
+    if channel not in conversation.channels:
+        conversation.channels = [*conversation.channels, channel]
     if channel == conversation.last_channel:
         return
     old = conversation.last_channel

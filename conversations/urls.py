@@ -9,6 +9,8 @@ app_name = "workspace"
 
 urlpatterns = [
     path("", views.workspace_home, name="home"),
+    path("filters/", views.saved_filter_create, name="saved_filter_create"),
+    path("filters/<int:saved_filter_id>/delete/", views.saved_filter_delete_view, name="saved_filter_delete"),
     path("conversations/<int:number>/", views.conversation_detail, name="conversation"),
     path("conversations/<int:number>/status/", views.conversation_status, name="conversation_status"),
     path("conversations/<int:number>/reply/", views.conversation_reply, name="conversation_reply"),

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -16,16 +16,20 @@ from channels_app.services import reply_send
 from conversations.attachments import LinkInvalid, attachment_from_link, attachment_get, is_inline
 from conversations.forms import AssignForm, DetailsForm, MergeForm, NoteForm, ReplyForm, StatusForm
 from conversations.models import Attachment, Conversation, Priority
+from conversations.personal import conversation_mark_read, saved_filter_delete, saved_filter_save
 from conversations.selectors import (
+    LIST_SORTS,
+    ListFilters,
     canned_responses_for,
     conversation_get,
     conversation_reply_channels,
-    conversation_search,
+    conversation_search_page,
     conversation_timeline_recent,
-    conversations_with_last_message,
     customer_other_conversations,
-    workspace_view,
+    list_filter_choices,
+    workspace_page,
     workspace_view_counts,
+    workspace_view_names,
 )
 from conversations.services import (
     conversation_assign,
@@ -52,23 +56,26 @@ def _conversation_or_404(request, number: int) -> Conversation:
 def _list_context(request) -> dict:
     """The left-hand views and the conversation list, from the query string (shared by every workspace page)."""
     counts = workspace_view_counts(tenant=request.tenant, membership=request.membership)
-    view = request.GET.get("view") or "mine"
-    if view not in {name for name, _, _ in counts}:
-        view = "mine"
-    channel = request.GET.get("channel", "") if request.GET.get("channel") in Channel.values else ""
-    priority = request.GET.get("priority", "") if request.GET.get("priority") in Priority.values else ""
+    filters = ListFilters.parse(request.GET, views=[name for name, _, _ in counts])
     query = request.GET.get("q", "").strip()
+    cursor = request.GET.get("after", "")
     if query:
-        conversations = conversation_search(tenant=request.tenant, membership=request.membership, query=query)
+        page = conversation_search_page(tenant=request.tenant, membership=request.membership, query=query, cursor=cursor)
+        page_query = urlencode({"q": query})
     else:
-        conversations = workspace_view(
-            tenant=request.tenant, membership=request.membership, view=view, channel=channel, priority=priority
-        )
-    conversations = conversations_with_last_message(conversations)[:100]
+        page = workspace_page(tenant=request.tenant, membership=request.membership, filters=filters, cursor=cursor)
+        page_query = filters.query_string()
     return {
-        "conversations": conversations, "views": counts, "view": "" if query else view, "channel": channel,
-        "priority": priority, "query": query,
-        "channels": Channel.choices, "priorities": Priority.choices,
+        "conversations": page.conversations, "views": counts, "view": "" if query else filters.view,
+        "channel": filters.channel, "priority": filters.priority, "inbox": filters.inbox, "team": filters.team,
+        "tag": filters.tag, "sort": filters.sort, "query": query,
+        "channels": Channel.choices, "priorities": Priority.choices, "sorts": LIST_SORTS,
+        # filter_inboxes, filter_teams: (id, name) of the tenant's; saved_filters: (id, name, query) of the member's.
+        **list_filter_choices(tenant=request.tenant, membership=request.membership),
+        # The list without its page position: view links, "save this filter", the next page.
+        "filters_query": page_query,
+        "next_page_url": f"?{page_query}&after={page.next_cursor}" if page.next_cursor else "",
+        "is_later_page": bool(cursor),
         # Links from the list keep the list as it is (view, filters, search) when a conversation opens.
         "list_query": request.GET.urlencode(),
     }
@@ -96,8 +103,31 @@ def workspace_home(request):
 
 
 @member_required()
+@require_POST
+def saved_filter_create(request):
+    """Save the list's current view, filters and sort (posted with the name) as one of the member's own."""
+    filters = ListFilters.parse(request.POST, views=workspace_view_names(membership=request.membership))
+    try:
+        saved_filter_save(
+            tenant=request.tenant, user=request.user, name=request.POST.get("name", ""), query=filters.query_string()
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect(f"{reverse('workspace:home')}?{filters.query_string()}")
+
+
+@member_required()
+@require_POST
+def saved_filter_delete_view(request, saved_filter_id: int):
+    if not saved_filter_delete(tenant=request.tenant, user=request.user, saved_filter_id=saved_filter_id):
+        raise Http404("No such saved filter.")
+    return redirect("workspace:home")
+
+
+@member_required()
 def conversation_detail(request, number: int):
     conversation = _conversation_or_404(request, number)
+    conversation_mark_read(tenant=request.tenant, user=request.user, conversation=conversation)
     context = _conversation_context(request, conversation)
     if _wants_pane(request):
         return render(request, "conversations/_conversation.html", context)
