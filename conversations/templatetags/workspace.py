@@ -56,3 +56,14 @@ def channels_used(conversation) -> list[str]:
     if used:
         return list(used)
     return list(dict.fromkeys(ch for ch in (conversation.first_channel, conversation.last_channel) if ch))
+
+
+@register.filter
+def channel_label(channel: str) -> str:
+    """A channel's name as people read it ("E-mail", "WhatsApp")."""
+    from channels_app.models import Channel
+
+    try:
+        return Channel(channel).label
+    except ValueError:
+        return channel

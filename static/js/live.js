@@ -32,7 +32,10 @@
           var atBottom = timeline && timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 60;
           document.querySelectorAll("[data-live-region]").forEach(function (region) {
             var replacement = fresh.querySelector('[data-live-region="' + region.dataset.liveRegion + '"]');
-            if (replacement) region.replaceWith(replacement);
+            if (!replacement) return;
+            region.replaceWith(replacement);
+            // New markup carries hx-* attributes (list links, boosted forms): let htmx bind them.
+            if (window.htmx) window.htmx.process(replacement);
           });
           countdowns();
           if (atBottom && window.omnideskTimelineToNewest) window.omnideskTimelineToNewest();

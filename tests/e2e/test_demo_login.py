@@ -38,6 +38,6 @@ def test_an_agent_signs_in_and_sees_the_cross_channel_conversation(live_server, 
     page.click("text=Maria Garcia")
 
     timeline = page.locator(".timeline")
-    expect(timeline).to_contain_text("Channel switched from chat to sms")
-    expect(timeline).to_contain_text("Channel switched from sms to email")
+    expect(timeline).to_contain_text("Channel switched from Web chat to SMS")
+    expect(timeline).to_contain_text("Channel switched from SMS to E-mail")
     expect(timeline).to_contain_text("Attaching the receipt as asked.")

@@ -145,11 +145,20 @@ def test_two_agents_work_one_customer_across_sms_and_email_live(
 
     # 7. Alex assigns it to Bea: Bea is told, and her "Mine" list shows it, without a reload.
     alex_page.select_option("#conversation-pane select[name=assignee]", str(bea.user_id))
+    alex_page.select_option("#conversation-pane select[name=team]", str(team.pk))  # Alex keeps seeing it
     alex_page.click("#conversation-pane .conv-side form[action$='/assign/'] button[type=submit]")
     expect(bea_page.locator("#toasts")).to_contain_text(f"#{conversation.number} was assigned to you", timeout=10000)
     expect(bea_page.locator(f".conv-list .conv[data-number='{conversation.number}']")).to_be_visible(timeout=10000)
     expect(bea_page.locator(".views a.active .count")).to_have_text("1")
     screenshot(bea_page, "list-mine-1440")
+
+    # Bea works it from the keyboard: j + Enter opens it, e resolves it; Alex's open header follows live.
+    bea_page.keyboard.press("j")
+    bea_page.keyboard.press("Enter")
+    expect(bea_page.locator("#conversation-pane .timeline")).to_contain_text("call the depot")
+    bea_page.keyboard.press("e")
+    expect(bea_page.locator("#conversation-pane .conv-head .status")).to_have_text("Resolved")
+    expect(alex_page.locator("#conversation-pane .conv-head .status")).to_have_text("Resolved", timeout=10000)
 
     # The same screens stay usable at 1024 px.
     narrow = signed_in(browser, asgi_server, "bea@duo.test", width=1024)
