@@ -44,6 +44,7 @@ from customers.models import Membership
 from customers.selectors import customer_possible_duplicates
 from omnidesk.lib.access import member_required
 from routing.models import Team
+from routing.selectors import teammates_presence
 
 
 def _conversation_or_404(request, number: int) -> Conversation:
@@ -76,6 +77,7 @@ def _list_context(request) -> dict:
         "filters_query": page_query,
         "next_page_url": f"?{page_query}&after={page.next_cursor}" if page.next_cursor else "",
         "is_later_page": bool(cursor),
+        "teammates": teammates_presence(tenant=request.tenant, membership=request.membership),
         # Links from the list keep the list as it is (view, filters, search) when a conversation opens.
         "list_query": request.GET.urlencode(),
     }
