@@ -7,6 +7,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
+from django.db.models import F
+from django.db.models.functions import Upper
 
 from omnidesk.lib.tenancy import TenantOwned
 
@@ -99,7 +101,11 @@ class Customer(TenantOwned):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["tenant", "merged_into", "-created_at"], name="customer_tenant_list")]
+        indexes = [
+            models.Index(fields=["tenant", "merged_into", "-created_at"], name="customer_tenant_list"),
+            # Possible duplicates by name (case-insensitive) on every conversation page.
+            models.Index(F("tenant"), Upper("name"), name="customer_tenant_upper_name"),
+        ]
 
     def __str__(self) -> str:
         return self.name or f"Customer {self.pk}"
