@@ -152,6 +152,10 @@
   }
   countdowns();
   setInterval(countdowns, 30000);
+  // A safety net under the websocket: if an event was ever lost (a broker restart between publish and
+  // delivery), a visible page is at most a minute behind. Coming back to the tab catches up at once.
+  setInterval(function () { if (!document.hidden) refresh(); }, 60000);
+  document.addEventListener("visibilitychange", function () { if (!document.hidden) refresh(); });
   document.addEventListener("htmx:afterSettle", countdowns);
 
   var presence = document.getElementById("presence");
