@@ -33,6 +33,8 @@
           document.querySelectorAll("[data-live-region]").forEach(function (region) {
             var replacement = fresh.querySelector('[data-live-region="' + region.dataset.liveRegion + '"]');
             if (!replacement) return;
+            // Never pull a field out from under the agent's fingers (the search box sits in the views).
+            if (region.contains(document.activeElement) && /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName)) return;
             region.replaceWith(replacement);
             // New markup carries hx-* attributes (list links, boosted forms): let htmx bind them.
             if (window.htmx) window.htmx.process(replacement);
