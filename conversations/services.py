@@ -712,7 +712,7 @@ def message_release_scheduled(*, tenant: Tenant, entry_id: int) -> TimelineEntry
     conversation, entry = locked
     at = timezone.now()
     if conversation.status == Status.CLOSED:
-        _scheduled_failed(entry, f"Not sent: conversation #{conversation.number} was closed before {at:%Y-%m-%d %H:%M} UTC.")
+        _scheduled_failed(conversation, entry, f"Not sent: conversation #{conversation.number} was closed before {at:%Y-%m-%d %H:%M} UTC.")
         return None
     _note_channel(conversation, entry.channel, actor=entry.author, at=at)
     # It takes its place on the timeline when it goes out, after whatever the customer wrote meanwhile.
@@ -724,16 +724,13 @@ def message_release_scheduled(*, tenant: Tenant, entry_id: int) -> TimelineEntry
     return entry
 
 
-def _scheduled_failed(entry: TimelineEntry, reason: str, code: str = "refused") -> None:
+def _scheduled_failed(conversation: Conversation, entry: TimelineEntry, reason: str, code: str = "refused") -> None:
     entry.delivery_status = DeliveryStatus.FAILED
     entry.error_code = code
     entry.failure_reason = reason[:500]
     entry.updated_at = timezone.now()
     entry.save(update_fields=["delivery_status", "error_code", "failure_reason", "updated_at"])
-    emit_on_commit(
-        "message.failed", tenant_id=entry.tenant_id, conversation_id=entry.conversation_id, entry_id=entry.pk,
-        reason=entry.failure_reason,
-    )
+    _emit_conversation("message.failed", conversation, entry_id=entry.pk, reason=entry.failure_reason)
 
 
 @transaction.atomic
@@ -743,7 +740,7 @@ def message_fail_scheduled(*, tenant: Tenant, entry_id: int, reason: str) -> boo
     locked = _lock_scheduled(tenant, entry_id)
     if locked is None:
         return False
-    _scheduled_failed(locked[1], reason)
+    _scheduled_failed(*locked, reason)
     return True
 
 

@@ -30,6 +30,11 @@ EVENT_SCHEMAS: dict[str, frozenset[str]] = {
     # started_waiting: this customer message started a wait for a reply (the agent had answered before).
     "message.created": frozenset({"conversation_id", "number", "entry_id", "kind", "direction", "channel", "started_waiting"}),
     "note.created": frozenset({"conversation_id", "number", "entry_id"}),
+    # Send later: a reply stored to go out at scheduled_at, cancelled before, or refused at its time.
+    "message.scheduled": frozenset({"conversation_id", "number", "entry_id", "scheduled_at"}),
+    "message.cancelled": frozenset({"conversation_id", "number", "entry_id"}),
+    "message.failed": frozenset({"conversation_id", "number", "entry_id", "reason"}),
+    "conversation.merged": frozenset({"conversation_id", "number", "merged_conversation_id", "merged_number"}),
     "mention.created": frozenset({"conversation_id", "number", "entry_id", "notify_user_ids"}),
     "sla.at_risk": frozenset({"conversation_id", "number", "metric", "due_at", "policy_id", "assignee_id", "team_id", "notify_user_ids"}),
     "sla.breached": frozenset({"conversation_id", "number", "metric", "due_at", "policy_id", "assignee_id", "team_id", "notify_user_ids"}),

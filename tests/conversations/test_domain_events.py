@@ -27,6 +27,8 @@ from tests.factories import TeamFactory
 # Emitted outside the conversations services; their schemas are checked where they are emitted
 # (tests/routing/engine/test_events.py, tests/routing/sla/test_sla_engine.py).
 NOT_EMITTED = {"conversation.updated", "agent.presence_changed", "agent.capacity_changed", "sla.at_risk", "sla.breached"}
+# Send later and merging: tests/conversations/test_composer_events.py.
+NOT_EMITTED |= {"message.scheduled", "message.cancelled", "message.failed", "conversation.merged"}
 
 
 def sms(body: str = "Hi") -> InboundMessage:
