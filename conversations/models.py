@@ -6,6 +6,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector
 from django.db import models
 from django.db.models import Case, Value, When
+from django.db.models.functions import Least
 from django.utils import timezone
 
 from channels_app.models import Channel
@@ -86,6 +87,11 @@ class Conversation(TenantOwned):
             ),
             models.Index(
                 fields=["tenant", "status", "priority_rank", "waiting_since", "-updated_at", "-id"], name="conv_list_priority"
+            ),
+            # The "SLA at risk" view: the soonest running due time (LEAST skips NULLs).
+            models.Index(
+                "tenant", "status", Least("first_response_due_at", "next_response_due_at", "resolution_due_at"),
+                name="conv_sla_due",
             ),
             models.Index(fields=["tenant", "customer", "status"], name="conv_tenant_customer_status"),
             models.Index(fields=["tenant", "-updated_at"], name="conv_tenant_updated"),

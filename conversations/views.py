@@ -19,6 +19,7 @@ from conversations.models import Attachment, Conversation, Priority
 from conversations.personal import conversation_mark_read, saved_filter_delete, saved_filter_save
 from conversations.selectors import (
     LIST_SORTS,
+    VIEW_COUNT_CAP,
     ListFilters,
     canned_responses_for,
     conversation_get,
@@ -71,6 +72,7 @@ def _list_context(request) -> dict:
         "channel": filters.channel, "priority": filters.priority, "inbox": filters.inbox, "team": filters.team,
         "tag": filters.tag, "sort": filters.sort, "query": query,
         "channels": Channel.choices, "priorities": Priority.choices, "sorts": LIST_SORTS,
+        "view_count_cap": VIEW_COUNT_CAP,
         # filter_inboxes, filter_teams: (id, name) of the tenant's; saved_filters: (id, name, query) of the member's.
         **list_filter_choices(tenant=request.tenant, membership=request.membership),
         # The list without its page position: view links, "save this filter", the next page.

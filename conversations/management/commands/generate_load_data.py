@@ -7,7 +7,7 @@ import random
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from channels_app.models import Channel, Inbox
@@ -67,7 +67,8 @@ class Command(BaseCommand):
                     conversations.append(Conversation(
                         tenant=tenant, number=start_number + made + i + 1, customer=customer, status=status,
                         priority=rng.choice(Priority.values), assignee_id=rng.choice(agents), first_channel=first,
-                        last_channel=last, first_inbox=inboxes[first], subject=" ".join(rng.sample(WORDS, 3)),
+                        last_channel=last, channels=list(dict.fromkeys((first, last))), first_inbox=inboxes[first],
+                        subject=" ".join(rng.sample(WORDS, 3)),
                         created_at=created, updated_at=created + timedelta(minutes=30),
                         waiting_since=created if status == Status.OPEN and rng.random() < 0.6 else None,
                         resolved_at=created + timedelta(hours=5) if status == Status.RESOLVED else None,
@@ -86,6 +87,10 @@ class Command(BaseCommand):
                             delivery_status=DeliveryStatus.RECEIVED if inbound else DeliveryStatus.DELIVERED,
                             created_at=conversation.created_at + timedelta(minutes=n), updated_at=conversation.created_at,
                         ))
+                for entry in entries:
+                    if entry.direction == Direction.INBOUND:
+                        entry.conversation.last_customer_message_at = entry.created_at
+                Conversation.objects.bulk_update(conversations, ["last_customer_message_at"], batch_size=2000)
                 TimelineEntry.objects.bulk_create(entries, batch_size=5000)
             made += size
             self.stderr.write(f"{made}/{total} conversations")
@@ -99,6 +104,10 @@ class Command(BaseCommand):
                     updated_at=conversation.created_at,
                 ) for n in range(options["long_conversation"])
             ], batch_size=5000)
+        with connection.cursor() as cursor:
+            # Fresh planner statistics after a bulk load, as autovacuum would gather them soon after.
+            cursor.execute("ANALYZE conversations_conversation")
+            cursor.execute("ANALYZE conversations_timelineentry")
         number = Conversation.objects.for_tenant(tenant).order_by("-number").values_list("number", flat=True).first() or 0
         TenantCounter.objects.update_or_create(tenant=tenant, name="conversation", defaults={"value": number})
         self.stdout.write(f"{tenant.slug}: {Conversation.objects.for_tenant(tenant).count()} conversations, "
