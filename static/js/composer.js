@@ -69,3 +69,51 @@
     box.selectionStart = box.selectionEnd = from + byShortcut[match[2]].length;
   });
 })();
+
+// Composer files and send later: name the chosen files (and flag any over the limit), and say "Schedule"
+// on the send button once a time is set. Bound on `document` like the rest (the pane is swapped by htmx).
+(function () {
+  "use strict";
+
+  var MAX_FILE_BYTES = 20 * 1000 * 1000;
+
+  function showFiles(input) {
+    var box = input.closest("[data-composer-files]");
+    var list = box && box.querySelector("[data-composer-file-list]");
+    if (!list) return;
+    list.textContent = "";
+    Array.prototype.forEach.call(input.files || [], function (file) {
+      var item = document.createElement("li");
+      item.textContent = file.name + " (" + (file.size / 1000000).toFixed(1) + " MB)";
+      if (file.size > MAX_FILE_BYTES) {
+        item.className = "too-big";
+        item.title = "Over 20 MB: the reply will be refused";
+      }
+      list.appendChild(item);
+    });
+  }
+
+  function labelSendButton(input) {
+    var form = input.form;
+    var button = form && form.querySelector("[data-send-button]");
+    if (!button) return;
+    button.textContent = input.value ? "Schedule reply" : "Send reply";
+  }
+
+  document.addEventListener("change", function (e) {
+    if (e.target.matches("[data-composer-file-input]")) showFiles(e.target);
+    if (e.target.matches("[data-send-at]")) labelSendButton(e.target);
+  });
+  document.addEventListener("input", function (e) {
+    if (e.target.matches("[data-send-at]")) labelSendButton(e.target);
+  });
+
+  // Merging cannot be undone from the page: ask first.
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    if (form.matches && form.matches("form[data-confirm]") && !window.confirm(form.dataset.confirm)) {
+      e.preventDefault();
+      e.stopImmediatePropagation();
+    }
+  }, true);
+})();
