@@ -86,6 +86,8 @@ def reply_send(
     recipient = recipient_for(tenant=tenant, conversation=conversation, channel=channel)
     adapter = get_adapter(channel)
     adapter.check_can_send(conversation=conversation, inbox=inbox, recipient=recipient, body=body, data=data)
+    if send_at is not None:
+        adapter.check_can_send_at(conversation=conversation, inbox=inbox, recipient=recipient, send_at=send_at, data=data)
     adapter.check_attachments(
         inbox=inbox, files=[FileSpec(f.name, f.size, f.content_type) for f in files], data=data
     )
@@ -98,7 +100,10 @@ def reply_send(
         if send_at is None:
             transaction.on_commit(lambda: deliver_message.delay(entry.pk))
         elif send_at - timezone.now() <= SCHEDULE_TIMER_HORIZON:
-            transaction.on_commit(lambda: send_scheduled_message.apply_async((tenant.pk, entry.pk), eta=send_at))
+            # robust: a broker outage must not fail the agent's request; the sweeper arms the timer later.
+            transaction.on_commit(
+                lambda: send_scheduled_message.apply_async((tenant.pk, entry.pk), eta=send_at), robust=True
+            )
     return entry
 
 
@@ -132,7 +137,8 @@ def scheduled_send(*, tenant_id: int, entry_id: int) -> bool:
     with transaction.atomic():
         released = message_release_scheduled(tenant=tenant, entry_id=entry.pk)
         if released is not None:
-            transaction.on_commit(lambda: deliver_message.delay(released.pk))
+            # robust: a lost hand-over is picked up by the sweeper (queued_requeue).
+            transaction.on_commit(lambda: deliver_message.delay(released.pk), robust=True)
     return released is not None
 
 

@@ -16,6 +16,8 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from channels_app.models import Inbox
     from conversations.models import Conversation, TimelineEntry
     from conversations.services import InboundMessage, InboundResult
@@ -107,6 +109,11 @@ class ChannelAdapter:
                 f"{recipient.value} opted out of messages on {recipient.opted_out_at:%Y-%m-%d}; "
                 "they must send START before you can write to them here. Reply on another channel."
             )
+
+    def check_can_send_at(self, *, conversation: Conversation, inbox: Inbox, recipient: Identity, send_at: datetime,
+                          data: dict) -> None:
+        """Raise SendRefused when a reply scheduled for `send_at` can already be seen to be refused then
+        (it is checked again when it goes out)."""
 
     def check_attachments(self, *, inbox: Inbox, files: Sequence[FileSpec], data: dict) -> None:
         """Raise SendRefused when these files cannot go with a reply on this channel (before anything is stored)."""

@@ -17,6 +17,8 @@ from conversations.models import Direction, TimelineEntry
 from customers.models import IdentityKind
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from channels_app.models import Inbox
     from conversations.models import Conversation
     from customers.models import Identity
@@ -87,7 +89,18 @@ class TwilioWhatsAppAdapter(TwilioAdapter):
             since = "has never written to this number" if last is None else f"last wrote {last:%Y-%m-%d %H:%M} UTC"
             raise SendRefused(
                 f"WhatsApp allows free-form replies only within 24 hours of the customer's last message; "
-                f"the customer {since}. Send an approved template instead."
+                f"the customer {since}. Send an approved template instead, or reply by SMS or e-mail."
+            )
+
+    def check_can_send_at(self, *, conversation: Conversation, inbox: Inbox, recipient: Identity, send_at: datetime,
+                          data: dict) -> None:
+        if data.get("template"):
+            return
+        last = self.last_inbound_at(conversation=conversation, inbox=inbox, recipient=recipient)
+        if last is not None and send_at > last + SERVICE_WINDOW:
+            raise SendRefused(
+                f"WhatsApp's 24-hour window with this customer closes at {last + SERVICE_WINDOW:%Y-%m-%d %H:%M} UTC, "
+                "before the time you chose. Schedule it earlier, send an approved template, or reply by SMS or e-mail."
             )
 
     def content_params(self, entry) -> dict[str, Any]:

@@ -126,3 +126,13 @@ def test_a_scheduled_reply_goes_to_twilio_once_however_often_the_timer_fires(cli
     assert [c["form"]["Body"] for c in fake_twilio.creates()] == ["Later"]
     reply.refresh_from_db()
     assert reply.delivery_status == "sent"
+
+
+def test_a_whatsapp_reply_scheduled_after_the_window_closes_is_refused_with_the_alternatives(client, tenant, agent):
+    conversation = whatsapp_conversation(client, tenant)
+    TimelineEntry.objects.filter(direction="inbound").update(created_at=timezone.now() - timedelta(hours=20))
+
+    with pytest.raises(SendRefused, match="closes at .* before the time you chose. Schedule it earlier, send an approved template, or reply by SMS or e-mail."):
+        reply_send(tenant=tenant, conversation=conversation, author=agent, channel="whatsapp", body="Tomorrow!",
+                   send_at=timezone.now() + timedelta(hours=5))
+    assert not TimelineEntry.objects.filter(direction="outbound").exists()
