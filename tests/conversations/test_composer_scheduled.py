@@ -211,3 +211,16 @@ def test_another_tenant_cannot_cancel_it(client, tenant, conversation, agent, ou
 
     assert response.status_code == 404
     assert fresh(entry).delivery_status == "scheduled"
+
+
+def test_the_periodic_sweeper_sends_a_reply_whose_timer_was_lost(client, tenant, conversation, agent, celery_eager):
+    from channels_app.tasks import sweep_outbound
+
+    client.force_login(agent)
+    schedule(client, conversation, local(timezone.now() + timedelta(hours=2)))
+    entry = TimelineEntry.objects.get(direction="outbound")
+    make_due(entry)
+
+    sweep_outbound()
+
+    assert fresh(entry).delivery_status == "queued"
