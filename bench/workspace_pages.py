@@ -1,15 +1,21 @@
-"""Workspace page timings on a large tenant: the conversation list and a long conversation.
+"""Workspace page timings on a large tenant: the conversation list (pages, sorts, filters), search, and a
+long conversation.
 
 Run:  .venv/bin/python manage.py generate_load_data --tenant load100k --conversations 100000 --entries 10
       DEBUG=1 .venv/bin/python bench/workspace_pages.py --tenant load100k
-Signs in as a supervisor of that tenant (created if missing) and times each page in-process (Django test
-client, no network): p50/p95 over --repeat requests, with the SQL query count of one request.
+(`DEBUG=1` only lets the settings load without production secrets; the script turns DEBUG off before the
+first request, so no query log and no template debug info are kept.) Signs in as a supervisor of that tenant
+(created if missing) and times each page in-process (Django test client, no network): p50/p95 over
+--repeat requests per round, --rounds rounds, with the SQL statement count of one request and the
+machine's load average before and after.
 """
 
 from __future__ import annotations
 
 import argparse
+import html
 import os
+import re
 import statistics
 import sys
 import time
@@ -31,7 +37,7 @@ from conversations.models import Conversation, TimelineEntry  # noqa: E402
 from customers.models import Membership, Role, Tenant  # noqa: E402
 
 
-def timed(client: Client, url: str, repeat: int) -> tuple[float, float, int]:
+def timed(client: Client, url: str, repeat: int) -> tuple[list[float], int]:
     client.get(url)  # warm caches and the connection
     statements = []
     # Counted with a wrapper: the test client's request_started signal resets Django's own query log.
@@ -41,17 +47,30 @@ def timed(client: Client, url: str, repeat: int) -> tuple[float, float, int]:
     for _ in range(repeat):
         started = time.perf_counter()
         response = client.get(url)
-        samples.append(time.perf_counter() - started)
+        samples.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200, (url, response.status_code)
-    quantiles = statistics.quantiles(samples, n=20)
-    return statistics.median(samples) * 1000, quantiles[18] * 1000, len(statements)
+    return samples, len(statements)
+
+
+def page_after(client: Client, url: str, pages: int) -> str:
+    """The URL of page `pages + 1` of a list, following its "next page" links."""
+    for _ in range(pages):
+        link = re.search(r'rel="next" href="([^"]+)"', client.get(url).content.decode())
+        url = html.unescape(link.group(1))
+    return url
+
+
+def load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tenant", default="load100k")
     parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    settings.DEBUG = False
     settings.ALLOWED_HOSTS = ["*"]
     tenant = Tenant.objects.get(slug=args.tenant)
     user, _ = get_user_model().objects.get_or_create(username=f"bench@{tenant.slug}", defaults={"email": f"bench@{tenant.slug}"})
@@ -63,16 +82,34 @@ def main() -> None:
     )
     entries = TimelineEntry.objects.for_tenant(tenant).filter(conversation__number=longest).count()
     print(f"tenant {tenant.slug}: {Conversation.objects.for_tenant(tenant).count()} conversations, "
-          f"{TimelineEntry.objects.for_tenant(tenant).count()} timeline entries")
+          f"{TimelineEntry.objects.for_tenant(tenant).count()} timeline entries; {os.cpu_count()} CPUs; "
+          f"{args.rounds} rounds x {args.repeat} requests per page")
     pages = [
         ("list: all open, longest waiting first", "/app/?view=all"),
+        ("list: all open, page 2", page_after(client, "/app/?view=all", 1)),
+        ("list: all open, page 20", page_after(client, "/app/?view=all", 19)),
+        ("list: all open, urgent first", "/app/?view=all&sort=priority"),
         ("list: unassigned, SMS only", "/app/?view=unassigned&channel=sms"),
-        ("search: a word in messages", "/app/?q=refund"),
+        ("list: resolved, tag + priority filters", "/app/?view=resolved&priority=high&tag=vip"),
+        ("search: a common word in messages", "/app/?q=refund"),
+        ("search: a word in no message", "/app/?q=zeppelin"),
+        ("search: a customer's name", "/app/?q=Load+customer+4242"),
+        ("search: part of a phone number", "/app/?q=2020004242"),
         (f"conversation with {entries} entries", f"/app/conversations/{longest}/"),
     ]
-    for label, url in pages:
-        p50, p95, queries = timed(client, url, args.repeat)
-        print(f"{label:<45} p50 {p50:7.1f} ms  p95 {p95:7.1f} ms  {queries} queries")
+    results: dict[str, list[tuple[float, float]]] = {label: [] for label, _ in pages}
+    statements: dict[str, int] = {}
+    for round_number in range(1, args.rounds + 1):
+        print(f"round {round_number}: load average {load()}")
+        for label, url in pages:
+            samples, statements[label] = timed(client, url, args.repeat)
+            results[label].append((statistics.median(samples), statistics.quantiles(samples, n=20)[18]))
+    print(f"after: load average {load()}")
+    print(f"{'page':<42} {'p50 per round (ms)':<26} {'p95 per round (ms)':<26} SQL")
+    for label, _ in pages:
+        p50s = " / ".join(f"{p50:.0f}" for p50, _ in results[label])
+        p95s = " / ".join(f"{p95:.0f}" for _, p95 in results[label])
+        print(f"{label:<42} {p50s:<26} {p95s:<26} {statements[label]}")
 
 
 if __name__ == "__main__":

@@ -152,9 +152,12 @@ def conversation_search_page(*, tenant: Tenant, membership: Membership, query: s
             "recent",
         )
     matches = _document_matches(words)
-    recent = visible.filter(pk__in=visible.values("pk")[:SEARCH_RECENT_WINDOW])
+    # The window as a range of the (tenant, updated_at) index from its oldest row: as `pk IN (recent ids)`
+    # Postgres hashed the ids and joined them to every match of a common word (70 ms instead of 18).
+    oldest = visible.values_list("updated_at", flat=True)[SEARCH_RECENT_WINDOW - 1 : SEARCH_RECENT_WINDOW].first()
+    recent = visible if oldest is None else visible.filter(updated_at__gte=oldest)
     rows = _rows(recent.filter(by_customer | Q(matches)), membership=membership)
-    if len(rows) > LIST_PAGE_SIZE:
+    if len(rows) > LIST_PAGE_SIZE or oldest is None:
         return _page(rows, "recent")
     text_ids = list(visible.order_by().filter(matches).values_list("pk", flat=True)[:SEARCH_MAX_MATCHES])
     return _page(_rows(visible.filter(by_customer | Q(pk__in=text_ids)), membership=membership), "recent")
