@@ -591,6 +591,7 @@ def message_set_delivery_status(
     if external_id and entry.external_id != external_id:
         entry.external_id = external_id
     current = _DELIVERY_RANK.get(entry.delivery_status, -1)
+    moved = _DELIVERY_RANK[status] > current
     if _DELIVERY_RANK[status] >= current:
         entry.delivery_status = status
         entry.error_code = error_code[:32]
@@ -601,6 +602,11 @@ def message_set_delivery_status(
             entry.save(update_fields=["external_id", "delivery_status", "error_code", "failure_reason", "updated_at"])
     except IntegrityError as exc:
         raise ConversationError(f"External id {external_id!r} is already used in this inbox.") from exc
+    if moved and entry.conversation_id is not None:
+        emit_on_commit(
+            "message.status_changed", tenant_id=tenant.pk, conversation_id=entry.conversation_id,
+            number=entry.conversation.number, entry_id=entry.pk, delivery_status=entry.delivery_status,
+        )
     return entry
 
 

@@ -30,6 +30,8 @@ EVENT_SCHEMAS: dict[str, frozenset[str]] = {
     # started_waiting: this customer message started a wait for a reply (the agent had answered before).
     "message.created": frozenset({"conversation_id", "number", "entry_id", "kind", "direction", "channel", "started_waiting"}),
     "note.created": frozenset({"conversation_id", "number", "entry_id"}),
+    # An outbound message moved on (sent, delivered, read, failed): the workspace updates its ticks.
+    "message.status_changed": frozenset({"conversation_id", "number", "entry_id", "delivery_status"}),
     # Send later: a reply stored to go out at scheduled_at, cancelled before, or refused at its time.
     "message.scheduled": frozenset({"conversation_id", "number", "entry_id", "scheduled_at"}),
     "message.cancelled": frozenset({"conversation_id", "number", "entry_id"}),

@@ -29,6 +29,8 @@ from tests.factories import TeamFactory
 NOT_EMITTED = {"conversation.updated", "agent.presence_changed", "agent.capacity_changed", "sla.at_risk", "sla.breached"}
 # Send later and merging: tests/conversations/test_composer_events.py.
 NOT_EMITTED |= {"message.scheduled", "message.cancelled", "message.failed", "conversation.merged"}
+# Delivery ticks: tests/conversations/test_delivery_status_events.py.
+NOT_EMITTED |= {"message.status_changed"}
 
 
 def sms(body: str = "Hi") -> InboundMessage:
