@@ -70,6 +70,14 @@
     toNewest();
     var pane = document.getElementById("conversation-pane");
     var number = pane && pane.dataset.number;
-    items().forEach(function (li) { li.classList.toggle("selected", li.dataset.number === number); });
+    items().forEach(function (li) {
+      var open = li.dataset.number === number;
+      li.classList.toggle("selected", open);
+      if (open) {  // opening it read it (the server noted that); the list shows so without refetching
+        li.classList.remove("unread");
+        var dot = li.querySelector(".unread-dot");
+        if (dot) dot.remove();
+      }
+    });
   });
 })();
