@@ -35,6 +35,7 @@ from django.test import Client  # noqa: E402
 
 from conversations.models import Conversation, TimelineEntry  # noqa: E402
 from customers.models import Membership, Role, Tenant  # noqa: E402
+from routing.models import Team  # noqa: E402
 
 
 def timed(client: Client, url: str, repeat: int) -> tuple[list[float], int]:
@@ -77,6 +78,19 @@ def main() -> None:
     Membership.objects.get_or_create(tenant=tenant, user=user, defaults={"role": Role.SUPERVISOR})
     client = Client()
     client.force_login(user)
+    # An agent in one team, with a share of the open conversations assigned to them or their team.
+    agent, _ = get_user_model().objects.get_or_create(
+        username=f"bench-agent@{tenant.slug}", defaults={"email": f"bench-agent@{tenant.slug}"}
+    )
+    agent_membership, _ = Membership.objects.get_or_create(tenant=tenant, user=agent, defaults={"role": Role.AGENT})
+    team, _ = Team.objects.get_or_create(tenant=tenant, name="Bench team")
+    team.members.add(agent_membership)
+    if not Conversation.objects.for_tenant(tenant).filter(assignee=agent).exists():
+        open_ids = list(Conversation.objects.for_tenant(tenant).filter(status="open").order_by("pk").values_list("pk", flat=True))
+        Conversation.objects.filter(pk__in=open_ids[::50]).update(assignee=agent, team=team)
+        Conversation.objects.filter(pk__in=open_ids[25::50]).update(team=team)
+    agent_client = Client()
+    agent_client.force_login(agent)
     longest = (
         Conversation.objects.for_tenant(tenant).order_by("number").values_list("number", flat=True).first()
     )
@@ -99,10 +113,14 @@ def main() -> None:
     ]
     results: dict[str, list[tuple[float, float]]] = {label: [] for label, _ in pages}
     statements: dict[str, int] = {}
+    agent_pages = [("agent: mine", "/app/?view=mine"), ("agent: my teams", "/app/?view=teams"),
+                   ("agent: unassigned", "/app/?view=unassigned")]
+    pages = agent_pages + pages
+    results.update({label: [] for label, _ in agent_pages})
     for round_number in range(1, args.rounds + 1):
         print(f"round {round_number}: load average {load()}")
         for label, url in pages:
-            samples, statements[label] = timed(client, url, args.repeat)
+            samples, statements[label] = timed(agent_client if label.startswith("agent") else client, url, args.repeat)
             results[label].append((statistics.median(samples), statistics.quantiles(samples, n=20)[18]))
     print(f"after: load average {load()}")
     print(f"{'page':<42} {'p50 per round (ms)':<26} {'p95 per round (ms)':<26} SQL")

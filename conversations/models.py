@@ -60,7 +60,7 @@ class Conversation(TenantOwned):
     # Every channel the conversation has used, in order of first use (the list's channel icons and filter).
     channels = ArrayField(models.CharField(max_length=16, choices=Channel.choices), default=list, blank=True)
     # Urgent 0 ... low 3, computed by Postgres, so the list sorts "urgent first" on an index.
-    priority_rank = models.GeneratedField(
+    priority_order = models.GeneratedField(
         expression=Case(
             When(priority=Priority.URGENT, then=Value(0)), When(priority=Priority.HIGH, then=Value(1)),
             When(priority=Priority.NORMAL, then=Value(2)), default=Value(3),
@@ -86,7 +86,7 @@ class Conversation(TenantOwned):
                 fields=["tenant", "assignee", "status", "waiting_since", "-updated_at", "-id"], name="conv_list_assignee"
             ),
             models.Index(
-                fields=["tenant", "status", "priority_rank", "waiting_since", "-updated_at", "-id"], name="conv_list_priority"
+                fields=["tenant", "status", "priority_order", "waiting_since", "-updated_at", "-id"], name="conv_list_priority"
             ),
             # The "SLA at risk" view: the soonest running due time (LEAST skips NULLs).
             models.Index(

@@ -197,7 +197,7 @@ LIST_ORDERS = {
         ("id", F("id").desc()),
     ],
     "priority": [
-        ("priority_rank", F("priority_rank").asc()),
+        ("priority_order", F("priority_order").asc()),
         ("waiting_since", F("waiting_since").asc(nulls_last=True)),
         ("updated_at", F("updated_at").desc()),
         ("id", F("id").desc()),
