@@ -1,20 +1,23 @@
 """The inbound flow every webhook shares: find the inbox, verify, parse, store, acknowledge.
 
-The provider is answered only after `message_record_inbound` committed, so an acknowledged message
-is never lost; a database outage answers 503 so the provider retries.
+The provider is answered only after the message is committed, so an acknowledged message is never lost;
+a database outage answers 503 so the provider retries. Most channels store with `message_record_inbound`
+before answering; Twilio commits a receipt and stores the message from the worker
+(`channels_app.adapters.twilio_common.receipts`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from channels_app.adapters.base import ChannelAdapter, MalformedInbound, SignatureError
 from channels_app.models import Inbox
-from conversations.services import ConversationError, InboundResult, message_record_inbound
+from conversations.services import ConversationError, InboundMessage, InboundResult, message_record_inbound
 from customers.identities import InvalidIdentity
 
 logger = logging.getLogger(__name__)
@@ -45,34 +48,47 @@ def inbox_for_hook(key: str, channels: Iterable[str]) -> Inbox:
     return inbox
 
 
-def inbound_accept(request: HttpRequest, inbox: Inbox, adapter: ChannelAdapter) -> InboundResult:
-    """Verify, parse and store one inbound message; raise InboundRejected with the HTTP answer."""
+def inbound_message(request: HttpRequest, inbox: Inbox, adapter: ChannelAdapter) -> InboundMessage:
+    """Verify and parse one inbound message; raise InboundRejected with the HTTP answer."""
     try:
         adapter.verify(request, inbox)
     except SignatureError as exc:
         logger.warning("Rejected %s webhook for inbox %s: %s", adapter.channel, inbox.pk, exc)
         raise InboundRejected(403, str(exc) or "Bad signature.") from exc
     try:
-        message = adapter.parse_inbound(request, inbox)
+        return adapter.parse_inbound(request, inbox)
     except MalformedInbound as exc:
         logger.info("Malformed %s webhook for inbox %s: %s", adapter.channel, inbox.pk, exc)
         raise InboundRejected(exc.status, str(exc)) from exc
+
+
+@contextmanager
+def storage_answers(channel: str, inbox: Inbox) -> Iterator[None]:
+    """Database failures while storing, as the HTTP answers providers understand: 503 retries, 400 does not."""
     try:
-        return message_record_inbound(tenant=inbox.tenant, inbox=inbox, message=message)
-    except InvalidIdentity as exc:
-        raise InboundRejected(400, " ".join(exc.messages)) from exc
-    except ConversationError as exc:
-        raise InboundRejected(400, " ".join(exc.messages)) from exc
+        yield
     except (OperationalError, InterfaceError) as exc:
-        logger.error("Database unavailable storing a %s message: %s", adapter.channel, exc)
+        logger.error("Database unavailable storing a %s message: %s", channel, exc)
         raise InboundRejected(503, "Storage is unavailable; retry later.") from exc
     except DataError as exc:
         # A value the database refuses (too long for its column…): retrying would not help.
-        logger.exception("Unstorable %s message for inbox %s", adapter.channel, inbox.pk)
+        logger.exception("Unstorable %s message for inbox %s", channel, inbox.pk)
         raise InboundRejected(400, "The message has a value that cannot be stored (too long or malformed).") from exc
     except DatabaseError as exc:
-        logger.exception("Database error storing a %s message", adapter.channel)
+        logger.exception("Database error storing a %s message", channel)
         raise InboundRejected(503, "Storage failed; retry later.") from exc
+
+
+def inbound_accept(request: HttpRequest, inbox: Inbox, adapter: ChannelAdapter) -> InboundResult:
+    """Verify, parse and store one inbound message; raise InboundRejected with the HTTP answer."""
+    message = inbound_message(request, inbox, adapter)
+    with storage_answers(adapter.channel, inbox):
+        try:
+            return message_record_inbound(tenant=inbox.tenant, inbox=inbox, message=message)
+        except InvalidIdentity as exc:
+            raise InboundRejected(400, " ".join(exc.messages)) from exc
+        except ConversationError as exc:
+            raise InboundRejected(400, " ".join(exc.messages)) from exc
 
 
 def inbound_webhook(request: HttpRequest, *, key: str, channels: Iterable[str], adapter: ChannelAdapter) -> HttpResponse:

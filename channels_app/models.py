@@ -106,3 +106,35 @@ class DeliveryAttempt(TenantOwned):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of entry {self.entry_id}"
+
+
+class InboundReceipt(TenantOwned):
+    """A verified, parsed inbound webhook, stored before the provider is answered (Twilio SMS and WhatsApp).
+
+    The webhook does one INSERT and answers; a Celery task (or the sweeper, after a broker outage) turns the
+    receipt into a timeline message with `message_record_inbound`. Unique per inbox and provider id, so a
+    re-delivered webhook finds its receipt and stores nothing more.
+    """
+
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="+")
+    provider_id = models.CharField(max_length=64)
+    # The parsed message (conversations.services.InboundMessage's fields, without received_at).
+    message = models.JSONField()
+    received_at = models.DateTimeField()
+    # Set once the receipt is dealt with: stored as `entry`, found to be a duplicate, or refused (`error`).
+    processed_at = models.DateTimeField(null=True, blank=True)
+    entry = models.ForeignKey("conversations.TimelineEntry", null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "inbox", "provider_id"], name="inbound_receipt_unique_provider_id"),
+        ]
+        indexes = [
+            models.Index(fields=["received_at"], condition=models.Q(processed_at__isnull=True),
+                         name="inbound_receipt_pending"),
+        ]
+
+    def __str__(self) -> str:
+        return f"receipt {self.provider_id} of inbox {self.inbox_id}"

@@ -155,6 +155,7 @@ CELERY_BEAT_SCHEDULE = {
     "email-imap-poll": {"task": "channels_app.adapters.email.tasks.poll_imap_inboxes", "schedule": 60.0},
     "sla-sweep": {"task": "routing.sla.sla_sweep_task", "schedule": 30.0},
     "routing-sweep": {"task": "routing.tasks.sweep_unrouted", "schedule": 30.0},
+    "twilio-receipt-sweep": {"task": "channels_app.adapters.twilio_common.tasks.sweep_twilio_receipts", "schedule": 30.0},
 }
 
 AUTH_PASSWORD_VALIDATORS = [

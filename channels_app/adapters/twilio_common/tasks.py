@@ -1,8 +1,24 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from channels_app.adapters.twilio_common.media import MediaTransientError, twilio_media_fetch
+from channels_app.adapters.twilio_common.receipts import twilio_receipt_process, twilio_receipts_sweep
+
+
+@shared_task(
+    acks_late=True, ignore_result=True, autoretry_for=(OperationalError, InterfaceError), max_retries=None,
+    retry_backoff=2, retry_backoff_max=120,
+)
+def ingest_twilio_message(tenant_id: int, receipt_id: int) -> None:
+    twilio_receipt_process(tenant_id=tenant_id, receipt_id=receipt_id)
+
+
+@shared_task(ignore_result=True)
+def sweep_twilio_receipts() -> None:
+    """Periodic: store the messages of receipts whose task was lost (a broker outage, a killed worker)."""
+    twilio_receipts_sweep()
 
 
 @shared_task(

@@ -8,13 +8,12 @@ from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.db import DatabaseError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from kombu.exceptions import OperationalError as BrokerError
 
 from channels_app.adapters.base import SignatureError, get_adapter
 from channels_app.adapters.twilio_common.adapter import TwilioAdapter
+from channels_app.adapters.twilio_common.receipts import twilio_receipt_enqueue, twilio_receipt_store
 from channels_app.adapters.twilio_common.status import twilio_status_record
-from channels_app.adapters.twilio_common.tasks import fetch_twilio_media
-from channels_app.inbound import InboundRejected, inbound_accept, inbox_for_hook
+from channels_app.inbound import InboundRejected, inbound_message, inbox_for_hook, storage_answers
 from channels_app.models import Channel, Inbox
 from conversations.services import ConversationError
 
@@ -34,32 +33,20 @@ def _twilio_inbox(request: HttpRequest, key: str) -> tuple[Inbox, TwilioAdapter]
     return inbox, get_adapter(inbox.channel)
 
 
-def _enqueue_media(inbox: Inbox, entry_id: int, count: int) -> None:
-    for index in range(count):
-        try:
-            fetch_twilio_media.delay(inbox.tenant_id, entry_id, index)
-        except BrokerError:
-            # The message is stored with its media URLs; only the copy is missing.
-            logger.error("Could not enqueue media %s of entry %s: broker unavailable", index, entry_id)
-
-
 @csrf_exempt
 def messages_hook(request: HttpRequest, key: str) -> HttpResponse:
+    """Verify, parse, commit a receipt, answer; the worker stores the message (see `receipts`)."""
     try:
         inbox, adapter = _twilio_inbox(request, key)
-        result = inbound_accept(request, inbox, adapter)
+        message = inbound_message(request, inbox, adapter)
+        with storage_answers(adapter.channel, inbox):
+            receipt_id = twilio_receipt_store(inbox=inbox, message=message)
     except InboundRejected as exc:
         return exc.response()
-    if result.created:
-        try:
-            adapter.inbound_recorded(inbox, result)
-        except DatabaseError:
-            logger.exception("Stored message %s but could not apply its side effects", result.entry.pk)
-            return InboundRejected(503, "Storage is unavailable; retry later.").response()
-        media_count = len(result.entry.data.get("media") or [])
-        if media_count:
-            transaction.on_commit(lambda: _enqueue_media(inbox, result.entry.pk, media_count))
-    return adapter.inbound_response(result)
+    if receipt_id is not None:  # None: a re-delivery of a message already received
+        tenant_id = inbox.tenant_id
+        transaction.on_commit(lambda: twilio_receipt_enqueue(tenant_id, receipt_id))
+    return adapter.inbound_response(None)
 
 
 @csrf_exempt

@@ -127,8 +127,20 @@ def sign(url: str, form: dict, token: str = AUTH_TOKEN) -> str:
     return RequestValidator(token).compute_signature(url, form)
 
 
+def worker_stores_receipts() -> None:
+    """What the ingest task does after a message webhook answered: store the pending receipts' messages."""
+    from datetime import timedelta
+
+    from channels_app.adapters.twilio_common.receipts import twilio_receipts_sweep
+
+    twilio_receipts_sweep(older_than=timedelta(0))
+
+
 def post_signed(client, path: str, form: dict, *, token: str = AUTH_TOKEN, base: str = "http://testserver"):
-    return client.post(path, data=form, HTTP_X_TWILIO_SIGNATURE=sign(base + path, form, token))
+    """A signed webhook, then the worker's part (the webhook stores only a receipt)."""
+    response = client.post(path, data=form, HTTP_X_TWILIO_SIGNATURE=sign(base + path, form, token))
+    worker_stores_receipts()
+    return response
 
 
 def inbound_form(**fields) -> dict:
