@@ -224,3 +224,31 @@ def test_the_periodic_sweeper_sends_a_reply_whose_timer_was_lost(client, tenant,
     sweep_outbound()
 
     assert fresh(entry).delivery_status == "queued"
+
+
+def test_the_composer_offers_files_and_a_send_at_time_in_the_tenants_zone(client, tenant, conversation, agent):
+    client.force_login(agent)
+
+    page = client.get(f"/app/conversations/{conversation.number}/").content.decode()
+
+    assert page.count('enctype="multipart/form-data"') == 2  # the reply and the note
+    assert page.count('type="file" name="attachments" multiple') == 2
+    assert 'type="datetime-local" name="send_at"' in page
+    assert "Times are in America/New_York." in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_firing_at_once_release_it_once(tenant, sms_inbox, agent):
+    from channels_app.services import reply_send
+    from tests.conversations.conftest import run_in_threads
+
+    conversation = open_conversation(tenant, sms_inbox)
+    entry = reply_send(tenant=tenant, conversation=conversation, author=agent, channel="sms", body="Once",
+                       send_at=timezone.now() + timedelta(hours=2))
+    make_due(entry)
+
+    results = run_in_threads(lambda: scheduled_send(tenant_id=tenant.pk, entry_id=entry.pk), 4)
+
+    assert sorted(results) == [False, False, False, True]
+    # No worker runs here, so it waits in the queue: released once, handed to delivery once.
+    assert fresh(entry).delivery_status == "queued"
