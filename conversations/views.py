@@ -179,7 +179,7 @@ def conversation_status(request, number: int):
     conversation = _conversation_or_404(request, number)
     form = StatusForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        messages.error(request, _form_errors(form))
         return _back_to_conversation(request, number)
     try:
         conversation_set_status(
@@ -253,7 +253,7 @@ def conversation_assign_view(request, number: int):
         data["assignee"] = str(request.user.pk)
     form = _assign_form(request, data)
     if not form.is_valid():
-        messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        messages.error(request, _form_errors(form))
         return _back_to_conversation(request, number)
     assignee = (
         Membership.objects.for_tenant(request.tenant).select_related("user").get(user_id=form.cleaned_data["assignee"]).user
@@ -278,7 +278,7 @@ def conversation_details(request, number: int):
             priority=form.cleaned_data["priority"], tags=form.cleaned_data["tags"],
         )
     else:
-        messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        messages.error(request, _form_errors(form))
     return _back_to_conversation(request, number)
 
 
