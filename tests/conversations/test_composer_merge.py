@@ -216,3 +216,31 @@ def test_the_service_refuses_conversations_of_another_tenant(tenant, other_tenan
 
     with pytest.raises(ConversationError, match="Both conversations must belong to this workspace"):
         conversation_merge(tenant=tenant, survivor=survivor, merged=elsewhere)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_merging_a_pair_both_ways_at_once_merges_it_one_way(tenant, sms_inbox, agent):
+    from itertools import cycle
+
+    from tests.conversations.conftest import run_in_threads
+
+    first = sms(tenant, sms_inbox, "My order is late").conversation
+    second = conversation_open(tenant=tenant, customer=first.customer, channel="email")
+    directions = cycle([(first, second), (second, first)])
+
+    def merge_one_way() -> str:
+        survivor, merged = next(directions)
+        try:
+            conversation_merge(tenant=tenant, survivor=survivor, merged=merged, actor=agent)
+        except ConversationError:
+            return "refused"
+        return "merged"
+
+    results = run_in_threads(merge_one_way, 2)
+
+    assert sorted(results) == ["merged", "refused"]
+    pair = Conversation.objects.filter(pk__in=[first.pk, second.pk])
+    [closed] = pair.filter(status=Status.CLOSED)
+    [survivor] = pair.exclude(status=Status.CLOSED)
+    assert closed.merged_into_id == survivor.pk
+    assert AuditLog.objects.filter(action="conversation.merge").count() == 1
