@@ -845,10 +845,11 @@ def conversation_merge(*, tenant: Tenant, survivor: Conversation, merged: Conver
 
     moved = TimelineEntry.objects.for_tenant(tenant).filter(conversation=merged).update(conversation=survivor)
     survivor.tags = sorted({*survivor.tags, *merged.tags})
+    survivor.channels = list(dict.fromkeys([*survivor.channels, *merged.channels]))
     survivor.last_customer_message_at = _latest(survivor.last_customer_message_at, merged.last_customer_message_at)
     survivor.last_agent_message_at = _latest(survivor.last_agent_message_at, merged.last_agent_message_at)
     survivor.updated_at = at
-    survivor.save(update_fields=["tags", "last_customer_message_at", "last_agent_message_at", "updated_at"])
+    survivor.save(update_fields=["tags", "channels", "last_customer_message_at", "last_agent_message_at", "updated_at"])
 
     merged.merged_into = survivor
     _status_change(merged, Status.CLOSED, actor=actor, at=at, reason="merged")

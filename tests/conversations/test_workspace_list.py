@@ -11,7 +11,7 @@ from django.db import connection
 from django.utils import timezone
 
 from conversations import selectors
-from conversations.models import Conversation, Priority, Status
+from conversations.models import Conversation, Priority, Status, TimelineEntry
 from conversations.selectors import ListFilters, workspace_page, workspace_view_counts
 from conversations.services import (
     InboundMessage,
@@ -26,9 +26,12 @@ NOW = timezone.now().replace(microsecond=0)
 
 def conversation_at(tenant, number, *, waiting_minutes=None, updated_minutes=0, priority=Priority.NORMAL, **fields):
     """A conversation made directly (no timeline), waiting since `waiting_minutes` ago (None: not waiting)."""
-    fields = {"status": Status.OPEN, "first_channel": "sms", "last_channel": "sms", "channels": ["sms"], **fields}
+    fields = {
+        "status": Status.OPEN, "first_channel": "sms", "last_channel": "sms", "channels": ["sms"],
+        "customer": fields.get("customer") or CustomerFactory(tenant=tenant), **fields,
+    }
     return Conversation.objects.create(
-        tenant=tenant, number=number, customer=CustomerFactory(tenant=tenant), priority=priority,
+        tenant=tenant, number=number, priority=priority,
         waiting_since=None if waiting_minutes is None else NOW - timedelta(minutes=waiting_minutes),
         updated_at=NOW - timedelta(minutes=updated_minutes), **fields,
     )
@@ -262,3 +265,24 @@ def test_list_pages_run_a_bounded_number_of_queries(client, tenant, sms_inbox, a
     assert len(first.context["conversations"]) == 50
     assert len(second.context["conversations"]) == 10
     assert not {c.pk for c in first.context["conversations"]} & {c.pk for c in second.context["conversations"]}
+
+
+def test_a_merge_gives_the_survivor_the_channels_and_words_of_the_merged_conversation(tenant, sms_inbox, supervisor):
+    from conversations.selectors import conversation_search_page
+    from conversations.services import conversation_merge
+
+    survivor = inbound(tenant, sms_inbox, "+12025550101", body="first")
+    merged = conversation_at(
+        tenant, 99, customer=survivor.customer, first_channel="email", last_channel="chat", channels=["email", "chat"]
+    )
+    TimelineEntry.objects.create(
+        tenant=tenant, customer=survivor.customer, conversation=merged, kind="message", direction="inbound",
+        channel="email", body="quokka sighting",
+    )
+
+    conversation_merge(tenant=tenant, survivor=survivor, merged=merged)
+    survivor.refresh_from_db()
+    found = conversation_search_page(tenant=tenant, membership=supervisor.membership, query="quokka").conversations
+
+    assert survivor.channels == ["sms", "email", "chat"]
+    assert survivor.pk in {c.pk for c in found}
