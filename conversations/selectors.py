@@ -30,6 +30,7 @@ from conversations.models import (
     CannedResponse,
     Conversation,
     ConversationRead,
+    DeliveryStatus,
     Priority,
     SavedFilter,
     Status,
@@ -460,10 +461,12 @@ def customer_other_conversations(
 
 def conversations_with_last_message(conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:
     """Adds the last message's text and direction for the list's snippet (one index probe per listed row)."""
-    last_message = TimelineEntry.objects.filter(
-        conversation=OuterRef("pk"), kind__in=("message", "note")
+    # A reply waiting for its time or cancelled is not what the customer last read.
+    last_message = TimelineEntry.objects.filter(conversation=OuterRef("pk"), kind="message").exclude(
+        delivery_status__in=(DeliveryStatus.SCHEDULED, DeliveryStatus.CANCELLED)
     ).order_by("-created_at", "-id")
     return conversations.annotate(
         last_message_body=Subquery(last_message.values("body")[:1]),
         last_message_direction=Subquery(last_message.values("direction")[:1]),
     )
+

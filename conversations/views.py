@@ -5,7 +5,7 @@ from urllib.parse import urlencode, urlsplit
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import prefetch_related_objects
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -132,10 +132,27 @@ def saved_filter_delete_view(request, saved_filter_id: int):
 def conversation_detail(request, number: int):
     conversation = _conversation_or_404(request, number)
     conversation_mark_read(tenant=request.tenant, user=request.user, conversation=conversation)
-    context = _conversation_context(request, conversation)
+    return _conversation_page(request, conversation)
+
+
+def _conversation_page(request, conversation: Conversation, **extra):
+    """The conversation in the pane (htmx) or the whole workspace page around it."""
+    context = {**_conversation_context(request, conversation), **extra}
     if _wants_pane(request):
         return render(request, "conversations/_conversation.html", context)
     return render(request, "conversations/workspace.html", {**_list_context(request), **context})
+
+
+def _refused(request, conversation: Conversation, reason: str, *, composer: str, form) -> HttpResponse:
+    """A reply or note that did not go: the reason, and the agent's text kept in the composer to fix and resend.
+    Answered in place (not redirected) so the draft survives; the address bar stays on the conversation."""
+    messages.error(request, reason)
+    draft = {"composer": composer, "body": form.data.get("body", ""), "channel": form.data.get("channel", "")}
+    if request.FILES:
+        messages.info(request, "Attach the files again: a browser cannot keep them across a refusal.")
+    response = _conversation_page(request, conversation, draft=draft)
+    response["HX-Push-Url"] = _back_to_conversation(request, conversation.number)["Location"]
+    return response
 
 
 def _conversation_context(request, conversation: Conversation) -> dict:
@@ -202,9 +219,9 @@ def conversation_add_note(request, number: int):
             files=form.cleaned_data["attachments"],
         )
     elif "body" in form.errors:
-        messages.error(request, "A note needs some text.")
+        return _refused(request, conversation, "A note needs some text.", composer="note", form=form)
     else:
-        messages.error(request, _form_errors(form))
+        return _refused(request, conversation, _form_errors(form), composer="note", form=form)
     return _back_to_conversation(request, number)
 
 
@@ -217,8 +234,7 @@ def conversation_reply(request, number: int):
         time_zone=request.tenant.time_zone,
     )
     if not form.is_valid():
-        messages.error(request, _form_errors(form))
-        return _back_to_conversation(request, number)
+        return _refused(request, conversation, _form_errors(form), composer="reply", form=form)
     send_at = form.cleaned_data["send_at"]
     try:
         reply_send(
@@ -227,7 +243,7 @@ def conversation_reply(request, number: int):
             files=form.cleaned_data["attachments"], send_at=send_at,
         )
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        return _refused(request, conversation, " ".join(exc.messages), composer="reply", form=form)
     else:
         if send_at is not None:
             messages.success(request, f"Scheduled for {send_at:%Y-%m-%d %H:%M} ({form.time_zone.key}).")

@@ -4,6 +4,8 @@ conversation, and the agent's reply goes out on whichever channel they pick."""
 
 from __future__ import annotations
 
+import re
+
 from channels_app.models import Channel
 from conversations.models import Conversation, DeliveryStatus, TimelineEntry
 from customers.models import Customer
@@ -33,12 +35,16 @@ def test_sms_then_whatsapp_then_email_is_one_customer_and_one_conversation(clien
     switches = [e.data for e in conversation.entries.filter(event="channel_switched").order_by("created_at", "id")]
     assert switches == [{"from": "sms", "to": "whatsapp"}, {"from": "whatsapp", "to": "email"}]
 
-    page = client.get(f"/app/conversations/{conversation.number}/").content.decode()
-    assert page.count('class="badge ch-sms"') == 1
-    assert page.count('class="badge ch-whatsapp"') == 1
-    assert page.count('class="badge ch-email"') == 1
-    assert "Channel switched from sms to whatsapp" in page
-    assert "Channel switched from whatsapp to email" in page
+    pane = client.get(
+        f"/app/conversations/{conversation.number}/", headers={"HX-Request": "true", "HX-Target": "conversation-pane"}
+    ).content.decode()
+    # Each message carries its channel's badge (the one with the channel's name as its title).
+    assert pane.count('class="chip ch-sms" title="SMS"') == 1
+    assert pane.count('class="chip ch-whatsapp" title="WhatsApp"') == 1
+    assert pane.count('class="chip ch-email" title="E-mail"') == 1
+    text = " ".join(re.sub(r"<[^>]+>", " ", pane).split())
+    assert "Channel switched from SMS to WhatsApp" in text
+    assert "Channel switched from WhatsApp to E-mail" in text
 
 
 def test_the_agent_replies_by_sms_from_the_workspace_and_twilio_receives_it(
@@ -71,3 +77,24 @@ def test_a_refused_reply_tells_the_agent_why_and_stores_nothing(client, tenant, 
     assert "opted out" in response.content.decode()
     assert not TimelineEntry.objects.for_tenant(tenant).filter(direction="outbound").exists()
     assert fake_twilio.creates() == []
+    # The agent's text waits in the composer, to send on another channel or fix.
+    assert ">Hello?</textarea>" in response.content.decode()
+
+
+def test_a_refusal_in_the_pane_keeps_the_draft_and_the_address_of_the_conversation(client, tenant, agent, fake_twilio):  # noqa: F811
+    sms_inbox = twilio_inbox(tenant, Channel.SMS, "+15550100000")
+    inbound = customer_writes(client, sms_inbox, From="+12025550143", Body="STOP")
+    client.force_login(agent)
+    url = f"/app/conversations/{inbound.conversation.number}/"
+
+    response = client.post(
+        f"{url}reply/", {"channel": "sms", "body": "Your <b>refund</b> is on its way"},
+        headers={"HX-Request": "true", "HX-Target": "conversation-pane", "Referer": f"http://testserver{url}?view=mine"},
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 200  # htmx swaps 2xx answers only
+    assert response["HX-Push-Url"] == f"{url}?view=mine"
+    assert "opted out" in page
+    assert ">Your &lt;b&gt;refund&lt;/b&gt; is on its way</textarea>" in page
+    assert 'value="sms" checked' in page
