@@ -3,7 +3,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import task_postrun, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omnidesk.settings")
 
@@ -34,3 +34,16 @@ def _forget_parents_database_pool(**kwargs) -> None:
     DatabaseWrapper._connection_pools.clear()
     for connection in connections.all(initialized_only=True):
         connection.connection = None
+
+
+@task_postrun.connect
+def _return_database_connections(task=None, **kwargs) -> None:
+    """After each task: pooled connections go back to the pool, broken or expired ones are closed (Django's
+    per-request rule; Celery's own closing is off, see CELERY_DB_REUSE_MAX). Not for eager tasks, which run
+    inside their caller's transaction."""
+    from django.db import connections
+
+    if getattr(getattr(task, "request", None), "is_eager", False):
+        return
+    for connection in connections.all(initialized_only=True):
+        connection.close_if_unusable_or_obsolete()

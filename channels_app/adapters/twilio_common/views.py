@@ -20,6 +20,8 @@ from conversations.services import ConversationError
 logger = logging.getLogger(__name__)
 
 TWILIO_CHANNELS = (Channel.SMS, Channel.WHATSAPP)
+# How long a process trusts an inbox it looked up (a token change or deactivation applies after this).
+INBOX_CACHE_SECONDS = 5.0
 
 
 def _twilio_inbox(request: HttpRequest, key: str) -> tuple[Inbox, TwilioAdapter]:
@@ -29,7 +31,7 @@ def _twilio_inbox(request: HttpRequest, key: str) -> tuple[Inbox, TwilioAdapter]
         request.POST  # noqa: B018 - parse now, so size limits answer 413 rather than fail later
     except (RequestDataTooBig, TooManyFieldsSent) as exc:
         raise InboundRejected(413, "The request is too large.") from exc
-    inbox = inbox_for_hook(key, TWILIO_CHANNELS)
+    inbox = inbox_for_hook(key, TWILIO_CHANNELS, cache_seconds=INBOX_CACHE_SECONDS)
     return inbox, get_adapter(inbox.channel)
 
 

@@ -95,6 +95,16 @@ def _handler(fake: FakeTwilio):
     return Handler
 
 
+@pytest.fixture(autouse=True)
+def inbox_cache_cleared():
+    """Webhooks remember inboxes for a few seconds; no test sees another test's."""
+    from channels_app.inbound import inbox_cache_clear
+
+    inbox_cache_clear()
+    yield
+    inbox_cache_clear()
+
+
 @pytest.fixture
 def fake_twilio(settings):
     fake = FakeTwilio()

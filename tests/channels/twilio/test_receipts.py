@@ -160,3 +160,15 @@ def test_a_real_worker_stores_what_the_webhook_received(client, tenant, celery_w
     while time.monotonic() < deadline and not TimelineEntry.objects.filter(external_id=form["MessageSid"]).exists():
         time.sleep(0.1)
     assert TimelineEntry.objects.get(tenant=tenant, external_id=form["MessageSid"]).body == "Is anyone there?"
+
+
+def test_a_deactivated_inbox_stops_answering_once_the_inbox_cache_expires(client, tenant):
+    from channels_app.inbound import inbox_cache_clear
+
+    inbox = twilio_inbox(tenant)
+    assert webhook_only(client, inbox, inbound_form()).status_code == 200
+    inbox.is_active = False
+    inbox.save()
+    assert webhook_only(client, inbox, inbound_form()).status_code == 200  # remembered for a few seconds
+    inbox_cache_clear()
+    assert webhook_only(client, inbox, inbound_form()).status_code == 404
