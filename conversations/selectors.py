@@ -62,6 +62,14 @@ SLA_AT_RISK_WITHIN = timedelta(minutes=30)
 SLA_DUE = Least("first_response_due_at", "next_response_due_at", "resolution_due_at")
 
 
+def _sla_due_by(moment) -> Q:
+    if settings.USING_POSTGRES:
+        # Postgres' LEAST skips NULLs: the soonest due time still running, on the index conv_sla_due.
+        return Q(LessThanOrEqual(SLA_DUE, moment))
+    # SQLite's (MIN) is NULL as soon as one due time is.
+    return Q(first_response_due_at__lte=moment) | Q(next_response_due_at__lte=moment) | Q(resolution_due_at__lte=moment)
+
+
 def _workspace_views(membership: Membership, now) -> dict[str, tuple[str, Q]]:
     soon = now + SLA_AT_RISK_WITHIN
     views = {
@@ -72,8 +80,7 @@ def _workspace_views(membership: Membership, now) -> dict[str, tuple[str, Q]]:
         "pending": ("Pending", Q(status=Status.PENDING)),
         "snoozed": ("Snoozed", Q(status=Status.SNOOZED)),
         "resolved": ("Resolved", Q(status=Status.RESOLVED)),
-        # LEAST skips NULLs: the soonest due time still running, on the index conv_sla_due.
-        "sla": ("SLA at risk", Q(status=Status.OPEN) & Q(LessThanOrEqual(SLA_DUE, soon))),
+        "sla": ("SLA at risk", Q(status=Status.OPEN) & _sla_due_by(soon)),
     }
     if not membership.has_role(Role.SUPERVISOR):
         del views["all"]
