@@ -118,10 +118,12 @@
       if (retry > 1000) refresh(); // catch up on what happened while disconnected
       retry = 1000;
       body.classList.remove("offline");
+      body.dataset.live = "connected";  // (browser tests wait for this before they make news)
     };
     socket.onmessage = function (message) { onEvent(JSON.parse(message.data)); };
     socket.onclose = function (closed) {
       body.classList.add("offline");
+      body.dataset.live = "offline";
       if (closed.code === 4401 || closed.code === 4403) return;
       setTimeout(connect, retry);
       retry = Math.min(retry * 2, 10000);

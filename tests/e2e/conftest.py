@@ -82,3 +82,11 @@ def screenshot():
         return path
 
     return take
+
+
+@pytest.fixture(scope="session", autouse=True)
+def patient_expectations():
+    """CI shares two cores between the browser, daphne, a worker and Postgres: give assertions time."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=15_000)

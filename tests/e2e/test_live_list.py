@@ -22,7 +22,7 @@ def test_a_new_sms_appears_in_the_agents_open_list_without_reload(asgi_server, p
     page.click("button[type=submit]")
     page.goto(f"{asgi_server}/app/?view=unassigned")
     expect(page.locator(".conv-list")).to_contain_text("No conversations here")
-    page.wait_for_timeout(1000)  # the websocket connects
+    expect(page.locator("body[data-live=connected]")).to_have_count(1, timeout=20000)
 
     # Stored from another thread, as a webhook would be: Playwright's event loop owns this one.
     arrival = threading.Thread(target=message_record_inbound, kwargs={
