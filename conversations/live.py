@@ -79,5 +79,13 @@ def publish_to_workspaces(event: DomainEvent) -> None:
         return
     # One delivery id for all groups: a member in several of them (unassigned and a team) hears it once.
     message = {"type": "domain.event", "event": event.as_dict(), "delivery_id": uuid.uuid4().hex}
-    for group in audience_of(event):
-        async_to_sync(layer.group_send)(group, message)
+    groups = audience_of(event)
+    if groups:
+        # One async_to_sync for all groups: outside a server (Celery) each call starts an event loop and
+        # opens a Redis connection of its own, which cost more than storing the message.
+        async_to_sync(_group_send_all)(layer, groups, message)
+
+
+async def _group_send_all(layer, groups: list[str], message: dict) -> None:
+    for group in groups:
+        await layer.group_send(group, message)
