@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up everything and run Omnidesk: web (daphne), Celery worker and Celery beat, in the foreground.
+# Set up everything and run Omnidesk: web (uvicorn, scripts/serve.py), Celery worker and Celery beat, in the foreground.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 cd "$ROOT"
@@ -45,7 +45,8 @@ cleanup() {
 trap cleanup INT TERM EXIT
 
 if [ "$FALLBACK" = 0 ]; then
-  "$VENV/bin/celery" -A omnidesk.celery:app worker --loglevel INFO --concurrency 2 &
+  # The worker at nice 10: webhooks and pages answer first; the worker catches up (bench/README.md).
+  nice -n 10 "$VENV/bin/celery" -A omnidesk.celery:app worker --loglevel INFO --concurrency 2 &
   pids+=($!)
   "$VENV/bin/celery" -A omnidesk.celery:app beat --loglevel INFO --schedule "$ROOT/var/celerybeat-schedule" &
   pids+=($!)
