@@ -116,10 +116,11 @@ if USING_POSTGRES and DATABASE_POOL_MAX > 0:
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-# Celery (5.5+) closes the connections, and in a prefork worker the whole pool, before and after every task:
-# two new Postgres sessions per task, ~20 ms of server CPU each. Worker children are forked once and drop
-# the parent's pool (omnidesk/celery.py), so they keep their own and hand connections back after each task.
-CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1_000_000)
+# With the pool, Celery (5.5+) would close it before and after every task in a prefork worker: two new
+# Postgres sessions per task, ~20 ms of server CPU each. Worker children are forked once and drop the
+# parent's pool (omnidesk/celery.py), so they keep their own and hand connections back after each task.
+# Without the pool, Celery's own rule stays (a fresh connection per task).
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1_000_000 if USING_POSTGRES and DATABASE_POOL_MAX > 0 else 0)
 DATABASES["default"].setdefault("TEST", {})["NAME"] = env.str("TEST_DATABASE_NAME", default="test_omnidesk")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -16,7 +16,15 @@ from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
-from django.db import DataError, IntegrityError, connection, transaction
+from django.db import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    transaction,
+)
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
@@ -29,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 # How old an unprocessed receipt must be before the sweeper takes it (its own task is normally faster).
 SWEEP_AFTER = timedelta(seconds=60)
-SWEEP_BATCH = 500
+SWEEP_BATCH = 1000
 
 _INSERT = (
     f"INSERT INTO {InboundReceipt._meta.db_table} (tenant_id, inbox_id, provider_id, message, received_at, error) "  # noqa: S608 - table name from the model
@@ -147,5 +155,12 @@ def twilio_receipts_sweep(*, older_than: timedelta = SWEEP_AFTER) -> int:
     """Process the pending receipts in arrival order; how many were stored."""
     stored = 0
     for tenant_id, receipt_id in twilio_receipts_pending(older_than=older_than):
-        stored += twilio_receipt_process(tenant_id=tenant_id, receipt_id=receipt_id) is not None
+        try:
+            stored += twilio_receipt_process(tenant_id=tenant_id, receipt_id=receipt_id) is not None
+        except (OperationalError, InterfaceError):
+            logger.error("Database unavailable; receipts stay pending for the next sweep")
+            break
+        except DatabaseError:
+            # One receipt the code cannot store (a bug, a missing migration) must not hold up the others.
+            logger.exception("Receipt %s of tenant %s could not be stored; it stays pending", receipt_id, tenant_id)
     return stored

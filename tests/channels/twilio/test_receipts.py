@@ -172,3 +172,24 @@ def test_a_deactivated_inbox_stops_answering_once_the_inbox_cache_expires(client
     assert webhook_only(client, inbox, inbound_form()).status_code == 200  # remembered for a few seconds
     inbox_cache_clear()
     assert webhook_only(client, inbox, inbound_form()).status_code == 404
+
+
+def test_the_sweeper_goes_on_past_a_receipt_it_cannot_store(client, tenant):
+    from django.db import ProgrammingError
+
+    from channels_app.adapters.twilio_common import receipts
+
+    inbox = twilio_inbox(tenant)
+    webhook_only(client, inbox, inbound_form(Body="first"))
+    webhook_only(client, inbox, inbound_form(Body="second"))
+    first, second = InboundReceipt.objects.for_tenant(tenant).order_by("pk")
+    process = receipts.twilio_receipt_process
+
+    def failing_first(*, tenant_id, receipt_id):
+        if receipt_id == first.pk:
+            raise ProgrammingError("column does not exist")
+        return process(tenant_id=tenant_id, receipt_id=receipt_id)
+
+    with mock.patch.object(receipts, "twilio_receipt_process", side_effect=failing_first):
+        assert twilio_receipts_sweep(older_than=timedelta(0)) == 1
+    assert twilio_receipts_pending(older_than=timedelta(0)) == [(tenant.pk, first.pk)]
