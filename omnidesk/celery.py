@@ -3,7 +3,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun, worker_process_init
+from celery.signals import task_postrun, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omnidesk.settings")
 
@@ -36,10 +36,9 @@ def _forget_parents_database_pool(**kwargs) -> None:
         connection.connection = None
 
 
-@task_prerun.connect
 @task_postrun.connect
 def _return_database_connections(task=None, **kwargs) -> None:
-    """Before and after each task: pooled connections go back to the pool, broken or expired ones are closed (Django's
+    """After each task: pooled connections go back to the pool, broken or expired ones are closed (Django's
     per-request rule; Celery's own closing is off, see CELERY_DB_REUSE_MAX). Not for eager tasks, which run
     inside their caller's transaction."""
     from django.db import connections
