@@ -177,3 +177,27 @@ class TenantCounter(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.tenant_id}:{self.name}={self.value}"
+
+
+class ApiToken(TenantOwned):
+    """A person's key to the REST API in one tenant. Only its SHA-256 is stored; the key is shown once.
+
+    The token's membership decides the tenant and the role of every request made with it."""
+
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, help_text="What it is for, e.g. 'CRM sync'.")
+    prefix = models.CharField(max_length=12, help_text="The key's first characters, to recognise it.")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import hashlib
 import logging
+import secrets
 from typing import Any
 
 from django.conf import settings
@@ -11,12 +13,14 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from customers.identities import normalize_identity
 from customers.models import (
     ROLE_RANK,
+    ApiToken,
     AuditLog,
     Customer,
     Identity,
@@ -220,3 +224,31 @@ def membership_set_role(*, tenant: Tenant, membership: Membership, role: str, ac
         details={"user_id": membership.user_id, "from": old_role, "to": role},
     )
     return membership
+
+
+def api_token_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def api_token_create(*, membership: Membership, name: str, actor=None) -> tuple[ApiToken, str]:
+    """A new token and its key; the key is not stored and cannot be shown again."""
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError("Give the token a name that says what it is for.")
+    key = "od_" + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        tenant_id=membership.tenant_id, membership=membership, name=name[:100], prefix=key[:11],
+        key_hash=api_token_hash(key),
+    )
+    audit_record(tenant=membership.tenant, actor=actor, action="api_token.create", target=token, details={"name": token.name})
+    return token, key
+
+
+def api_token_revoke(*, tenant: Tenant, token: ApiToken, actor=None) -> ApiToken:
+    if token.tenant_id != tenant.pk:
+        raise ValidationError("That token belongs to another tenant.")
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        audit_record(tenant=tenant, actor=actor, action="api_token.revoke", target=token)
+    return token

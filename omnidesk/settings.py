@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "customers",
     "conversations",
@@ -72,6 +73,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # ETags on GET answers and 304 for If-None-Match: cheap polling for API clients.
+    "django.middleware.http.ConditionalGetMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "customers.middleware.CurrentTenantMiddleware",
@@ -161,7 +164,11 @@ CELERY_BEAT_SCHEDULE = {
     "sla-sweep": {"task": "routing.sla.sla_sweep_task", "schedule": 30.0},
     "routing-sweep": {"task": "routing.tasks.sweep_unrouted", "schedule": 30.0},
     "twilio-receipt-sweep": {"task": "channels_app.adapters.twilio_common.tasks.sweep_twilio_receipts", "schedule": 30.0},
+    "webhook-sweep": {"task": "channels_app.webhooks.tasks.sweep_webhook_deliveries", "schedule": 60.0},
 }
+# Outgoing webhooks may target loopback, private and reserved addresses (tests, single-machine installs);
+# off in production so a tenant admin cannot make the workers probe the internal network.
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", default=DEBUG)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -201,6 +208,37 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Omnidesk <no-reply@l
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "omnidesk.lib.api_defaults.TokenAuthentication", "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["omnidesk.lib.api_defaults.IsTenantMember"],
+    "DEFAULT_THROTTLE_CLASSES": ["omnidesk.lib.api_defaults.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api": env.str("API_RATE_LIMIT", default="600/min")},
+    "DEFAULT_PAGINATION_CLASS": "omnidesk.lib.api_defaults.NewestFirstCursor",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "EXCEPTION_HANDLER": "omnidesk.lib.api.api_exception_handler",
+    "PAGE_SIZE": 50,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Omnidesk API",
+    "DESCRIPTION": "One customer record and one conversation timeline across every channel. "
+                   "Authenticate with `Authorization: Token <key>`; every request acts in the token's tenant.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",  # served from our static files: no CDN
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+# Shared cache (API rate limits): Redis, with the in-process cache for the no-Redis fallback.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env.str("CACHE_URL", default=REDIS_URL),
+        "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="omnidesk"),
+    }
+    if CHANNEL_LAYER_BACKEND == "redis"
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
 
 # Conversations resolved less than this many days ago reopen when the customer writes again

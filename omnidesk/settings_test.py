@@ -15,6 +15,7 @@ os.environ.setdefault("CSRF_COOKIE_SECURE", "0")
 RUN_ID = os.environ.setdefault("OMNIDESK_TEST_RUN_ID", str(os.getpid()))
 os.environ.setdefault("TEST_DATABASE_NAME", f"test_omnidesk_{RUN_ID}")
 os.environ.setdefault("CHANNEL_LAYER_PREFIX", f"omnidesk-test-{RUN_ID}")
+os.environ.setdefault("CACHE_KEY_PREFIX", f"omnidesk-test-{RUN_ID}")
 # A broker database of its own, so a running dev worker never steals test tasks.
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
 # No connection pool in tests: pooled connections outlive the run and keep its test database from being dropped.

@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.http import JsonResponse
 from django.urls import include, path
 from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from customers.views import tenant_switch
 
@@ -33,5 +34,8 @@ urlpatterns = [
     path("switch-tenant/", tenant_switch, name="tenant_switch"),
     path("app/", include("conversations.urls")),
     path("hooks/", include("channels_app.urls")),
+    path("api/v1/", include(("omnidesk.api_urls", "api"), namespace="api")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),
 ]
