@@ -1,11 +1,26 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from channels_app.adapters.base import ADAPTERS, get_adapter
-from channels_app.models import DeliveryAttempt, Inbox
-from omnidesk.lib.admin import ReadOnlyTenantAdmin, TenantConsistencyForm, TenantScopedAdmin
+from channels_app.models import (
+    DeliveryAttempt,
+    Inbox,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookSubscription,
+    new_webhook_secret,
+)
+from omnidesk.lib.admin import (
+    ReadOnlyTenantAdmin,
+    TenantConsistencyForm,
+    TenantScopedAdmin,
+    TenantScopedInline,
+)
 from omnidesk.lib.crypto import mask
 
 
@@ -100,3 +115,121 @@ class DeliveryAttemptAdmin(ReadOnlyTenantAdmin):
             except SendRefused as exc:
                 refused.append(f"message {attempt.entry_id}: {' '.join(exc.messages)}")
         self.message_user(request, f"{resent} message(s) queued again." + (f" Not resent: {'; '.join(refused)}" if refused else ""))
+
+
+class WebhookSubscriptionForm(TenantConsistencyForm):
+    url = forms.URLField(max_length=1000, assume_scheme="https", help_text="http(s) URL the events are POSTed to.")
+    events = forms.MultipleChoiceField(choices=WebhookEvent.choices, widget=forms.CheckboxSelectMultiple)
+
+    class Meta:
+        model = WebhookSubscription
+        fields = ("tenant", "url", "description", "events")
+
+    def clean_url(self) -> str:
+        from channels_app.webhooks.urls import check_webhook_url
+
+        url = self.cleaned_data["url"]
+        check_webhook_url(url)
+        return url
+
+
+class WebhookAttemptInline(TenantScopedInline):
+    model = WebhookAttempt
+    fields = readonly_fields = ("number", "created_at", "succeeded", "status_code", "latency_ms", "error",
+                                "response_snippet")
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebhookSubscription)
+class WebhookSubscriptionAdmin(TenantScopedAdmin):
+    """The signing secret is generated on creation and shown in full once, in the confirmation message."""
+
+    form = WebhookSubscriptionForm
+    list_display = ("url", "tenant", "description", "state", "consecutive_failures", "last_success_at", "created_at")
+    list_filter = ("is_active",)
+    search_fields = ("url", "description")
+    readonly_fields = ("secret_masked", "state", "disabled_at", "disabled_reason", "consecutive_failures",
+                       "failing_since", "last_success_at", "recent_deliveries")
+    actions = ["reenable", "rotate_secret"]
+
+    @admin.display(description="State")
+    def state(self, obj: WebhookSubscription) -> str:
+        if obj.is_active:
+            return "active" if not obj.consecutive_failures else f"active, failing ({obj.consecutive_failures} in a row)"
+        return f"disabled {obj.disabled_at:%Y-%m-%d %H:%M}: {obj.disabled_reason}" if obj.disabled_at else "disabled"
+
+    @admin.display(description="Signing secret")
+    def secret_masked(self, obj: WebhookSubscription) -> str:
+        return mask(obj.get_secret()) if obj.pk else "Generated when saved, and shown once."
+
+    @admin.display(description="Recent deliveries")
+    def recent_deliveries(self, obj: WebhookSubscription) -> str:
+        if not obj.pk:
+            return "—"
+        deliveries = WebhookDelivery.objects.for_tenant(obj.tenant_id).filter(subscription=obj)[:20]
+        url = reverse("admin:channels_app_webhookdelivery_changelist") + f"?subscription__id__exact={obj.pk}"
+        rows = format_html_join(
+            "", "<tr><td><a href='{}'>{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((reverse("admin:channels_app_webhookdelivery_change", args=[d.pk]), d.uuid, d.event, d.status,
+              d.attempt_count, d.created_at) for d in deliveries),
+        )
+        return format_html("<table>{}</table><a href='{}'>All deliveries</a>", rows, url)
+
+    def save_model(self, request, obj, form, change):
+        secret = ""
+        if not obj.secret_encrypted:
+            secret = new_webhook_secret()
+            obj.set_secret(secret)
+        super().save_model(request, obj, form, change)
+        if secret:
+            self.message_user(request, f"Signing secret of {obj.url} (shown only now, copy it): {secret}",
+                              messages.WARNING)
+
+    @admin.action(description="Re-enable the selected subscriptions")
+    def reenable(self, request, queryset):
+        from channels_app.webhooks.services import webhook_subscription_enable
+
+        for subscription in queryset.select_related("tenant"):
+            webhook_subscription_enable(subscription=subscription, actor=request.user)
+        self.message_user(request, f"{queryset.count()} subscription(s) enabled.")
+
+    @admin.action(description="Generate a new signing secret (shown once)")
+    def rotate_secret(self, request, queryset):
+        for subscription in queryset:
+            secret = new_webhook_secret()
+            subscription.set_secret(secret)
+            subscription.save(update_fields=["secret_encrypted"])
+            self.message_user(request, f"New signing secret of {subscription.url} (shown only now): {secret}",
+                              messages.WARNING)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyTenantAdmin):
+    list_display = ("created_at", "tenant", "event", "uuid", "subscription", "status", "attempt_count", "next_attempt_at",
+                    "last_error")
+    list_filter = ("status", "event")
+    list_select_related = ("tenant", "subscription")
+    search_fields = ("uuid",)
+    readonly_fields = ("uuid", "subscription", "event", "status", "attempt_count", "next_attempt_at", "retry_until",
+                       "delivered_at", "last_error", "created_at", "body")
+    fields = readonly_fields
+    inlines = [WebhookAttemptInline]
+    actions = ["resend"]
+
+    @admin.action(description="Resend the selected deliveries (same delivery id)")
+    def resend(self, request, queryset):
+        from channels_app.webhooks.services import webhook_delivery_resend
+
+        resent, busy = 0, 0
+        for delivery in queryset:
+            if webhook_delivery_resend(tenant=delivery.tenant_id, delivery=delivery) is None:
+                busy += 1
+            else:
+                resent += 1
+        self.message_user(request, f"{resent} delivery(ies) queued again." + (f" {busy} being sent now, left alone." if busy else ""))

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import secrets
+import uuid
 
 from django.conf import settings as django_settings
 from django.db import models
+from django.utils import timezone
 
 from omnidesk.lib.crypto import decrypt_json, encrypt_json
 from omnidesk.lib.tenancy import TenantOwned
@@ -138,3 +140,115 @@ class InboundReceipt(TenantOwned):
 
     def __str__(self) -> str:
         return f"receipt {self.provider_id} of inbox {self.inbox_id}"
+
+
+class WebhookEvent(models.TextChoices):
+    """What an outgoing webhook can subscribe to (the public names; domain events map onto them)."""
+
+    CONVERSATION_CREATED = "conversation.created", "Conversation created"
+    CONVERSATION_UPDATED = "conversation.updated", "Conversation updated"
+    CONVERSATION_STATUS_CHANGED = "conversation.status_changed", "Conversation status changed"
+    CONVERSATION_ASSIGNED = "conversation.assigned", "Conversation assigned"
+    MESSAGE_CREATED = "message.created", "Message created"
+    CUSTOMER_CREATED = "customer.created", "Customer created"
+    CUSTOMER_MERGED = "customer.merged", "Customers merged"
+    SLA_AT_RISK = "sla.at_risk", "SLA at risk"
+    SLA_BREACHED = "sla.breached", "SLA breached"
+    CSAT_RECEIVED = "csat.received", "CSAT received"
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+class WebhookSubscription(TenantOwned):
+    """A URL that receives signed JSON POSTs for the events it subscribes to.
+
+    The signing secret is Fernet-encrypted like inbox secrets; admin shows it in full once, after creation.
+    """
+
+    url = models.URLField(max_length=1000, help_text="http(s) URL the events are POSTed to.")
+    description = models.CharField(max_length=200, blank=True)
+    events = models.JSONField(default=list, help_text="Webhook event names, a subset of WebhookEvent.")
+    secret_encrypted = models.TextField(blank=True, editable=False)
+    is_active = models.BooleanField(default=True)
+    disabled_at = models.DateTimeField(null=True, blank=True, editable=False)
+    disabled_reason = models.CharField(max_length=500, blank=True, editable=False)
+    # Failed attempts since the last success, and when the first of them happened.
+    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
+    failing_since = models.DateTimeField(null=True, blank=True, editable=False)
+    last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["tenant", "url"]
+        indexes = [models.Index(fields=["tenant", "is_active"], name="webhook_sub_tenant_active")]
+
+    def __str__(self) -> str:
+        return self.description or self.url
+
+    def get_secret(self) -> str:
+        return decrypt_json(self.secret_encrypted).get("secret", "")
+
+    def set_secret(self, value: str) -> None:
+        self.secret_encrypted = encrypt_json({"secret": value})
+
+    def wants(self, event: str) -> bool:
+        return event in (self.events or ())
+
+
+class WebhookDeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"
+
+
+class WebhookDelivery(TenantOwned):
+    """One event for one subscription: stored before anything is sent, the same body and id on every attempt."""
+
+    uuid = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=40, choices=WebhookEvent.choices)
+    # The exact JSON sent (signatures cover these bytes, so they are kept rather than re-serialized).
+    body = models.TextField()
+    status = models.CharField(max_length=16, choices=WebhookDeliveryStatus.choices, default=WebhookDeliveryStatus.PENDING)
+    attempt_count = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    # Automatic retries stop after this moment; null for a resend from admin, which is tried once.
+    retry_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "webhook deliveries"
+        indexes = [
+            models.Index(fields=["next_attempt_at"], condition=models.Q(status="pending"), name="webhook_delivery_due"),
+            models.Index(fields=["updated_at"], condition=models.Q(status="sending"), name="webhook_delivery_sending"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.uuid}"
+
+
+class WebhookAttempt(TenantOwned):
+    """One POST of a delivery: what the receiver answered (or why it could not be reached) and how fast."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveIntegerField()
+    succeeded = models.BooleanField(default=False)
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    response_snippet = models.CharField(max_length=500, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["delivery", "number"]
+        constraints = [models.UniqueConstraint(fields=["delivery", "number"], name="webhook_attempt_unique_number")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.delivery_id}"
