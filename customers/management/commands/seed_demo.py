@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
 from channels_app.models import Channel, Inbox
@@ -25,8 +26,8 @@ from conversations.services import (
     message_record_outbound,
     note_add,
 )
-from customers.models import Identity, Membership, Role, Tenant, Tier
-from customers.services import customer_add_identity
+from customers.models import ApiToken, Identity, Membership, Role, Tenant, Tier
+from customers.services import api_token_hash, audit_record, customer_add_identity
 from omnidesk.lib.crypto import SecretUnreadable
 from routing.models import (
     BusinessCalendar,
@@ -92,6 +93,38 @@ def demo_password(slug: str, email: str) -> str:
     return "Demo-" + base64.urlsafe_b64encode(digest)[:14].decode()
 
 
+DEMO_TOKEN_NAME = "Demo (seed_demo)"
+
+
+def _demo_token_key(slug: str, email: str, token_id: int) -> str:
+    # Keyed by the token's id as well, so a revoked demo token never comes back: the next run makes a new one.
+    digest = hmac.new(settings.SECRET_KEY.encode(), f"demo-api:{slug}:{email}:{token_id}".encode(), hashlib.sha256).digest()
+    return "od_" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def demo_api_token(membership: Membership) -> str:
+    """The demo admin's API key: stable per installation (derived from SECRET_KEY like the passwords, which
+    already let whoever holds SECRET_KEY in), and only its SHA-256 is stored, like every other token's."""
+    slug, email = membership.tenant.slug, membership.user.email
+    live = ApiToken.objects.for_tenant(membership.tenant).filter(
+        membership=membership, name=DEMO_TOKEN_NAME, revoked_at__isnull=True
+    ).order_by("-pk")
+    for token in live:
+        key = _demo_token_key(slug, email, token.pk)
+        if token.key_hash == api_token_hash(key):
+            return key
+    # None, or made under another SECRET_KEY: retire those and make a fresh one.
+    live.update(revoked_at=timezone.now())
+    token = ApiToken.objects.create(
+        tenant=membership.tenant, membership=membership, name=DEMO_TOKEN_NAME, prefix="", key_hash=f"pending-{token_hex(16)}"
+    )
+    key = _demo_token_key(slug, email, token.pk)
+    token.prefix, token.key_hash = key[:11], api_token_hash(key)
+    token.save(update_fields=["prefix", "key_hash"])
+    audit_record(tenant=membership.tenant, actor=None, action="api_token.create", target=token, details={"name": token.name})
+    return key
+
+
 class Command(BaseCommand):
     help = "Create or refresh a demo tenant; --json prints its logins and inboxes as one JSON object."
 
@@ -108,6 +141,7 @@ class Command(BaseCommand):
             inboxes = self._inboxes(tenant)
             teams = self._teams(tenant, users)
             self._routing(tenant, users, teams)
+            api_key = demo_api_token(Membership.objects.for_tenant(tenant).select_related("tenant", "user").get(user=users["admin"][0]))
         # Histories go through the real services, each in its own transaction like a webhook would.
         self._histories(tenant, users, inboxes, teams)
         summary = {
@@ -117,7 +151,7 @@ class Command(BaseCommand):
                 {"email": user.email, "password": demo_password(slug, user.email), "role": role, "name": user.get_full_name()}
                 for user, role in users.values()
             ],
-            "api_token": None,
+            "api_token": api_key,
             "inboxes": [inbox_summary(inbox) for inbox in inboxes.values()],
         }
         if options["json"]:
@@ -126,6 +160,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo tenant '{tenant.name}' ({tenant.slug}) is ready at {settings.PUBLIC_BASE_URL}/")
         for user in summary["users"]:
             self.stdout.write(f"  {user['role']:<10} {user['email']:<28} password: {user['password']}")
+        self.stdout.write(f"  API token of the admin (Authorization: Token ...): {api_key}")
 
     def _people(self, slug: str):
         tenant, _ = Tenant.objects.get_or_create(
