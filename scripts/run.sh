@@ -16,19 +16,23 @@ touch "$ROOT/.env"
 grep -q '^SECRET_KEY=' "$ROOT/.env" || echo "SECRET_KEY=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(50))')" >> "$ROOT/.env"
 grep -q '^FIELD_ENCRYPTION_KEYS=' "$ROOT/.env" || echo "FIELD_ENCRYPTION_KEYS=$("$PY" -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')" >> "$ROOT/.env"
 
+# Omnidesk needs PostgreSQL (array fields, full-text search, triggers): install it when it is missing.
 FALLBACK=0
-if DATABASE_URL="$(ensure_postgres omnidesk)"; then
-  export DATABASE_URL
-else
-  echo "No PostgreSQL reachable: using SQLite (var/omnidesk.sqlite3); full-text search is degraded. The tests always use PostgreSQL." >&2
-  mkdir -p "$ROOT/var"
-  export DATABASE_URL="sqlite:///$ROOT/var/omnidesk.sqlite3"
-  FALLBACK=1
+if ! DATABASE_URL="$(ensure_postgres omnidesk)"; then
+  command -v pg_lsclusters >/dev/null 2>&1 || apt_install postgresql || true
+  DATABASE_URL="$(ensure_postgres omnidesk)" || {
+    echo "Omnidesk needs PostgreSQL: none reachable at $PG_HOST:$PG_PORT and none could be installed or started (apt-get install postgresql, or set DATABASE_URL)." >&2
+    exit 1
+  }
 fi
-if [ "$FALLBACK" = 1 ] || ! ensure_redis; then
-  [ "$FALLBACK" = 1 ] || echo "No Redis reachable: using an in-memory channel layer and eager Celery (no separate worker)." >&2
-  export CHANNEL_LAYER=memory CELERY_TASK_ALWAYS_EAGER=1
-  FALLBACK=1
+export DATABASE_URL
+if ! ensure_redis; then
+  command -v redis-server >/dev/null 2>&1 || apt_install redis-server || true
+  if ! ensure_redis; then
+    echo "No Redis reachable or installable: using an in-memory channel layer and eager Celery (no separate worker); live updates reach only this process." >&2
+    export CHANNEL_LAYER=memory CELERY_TASK_ALWAYS_EAGER=1
+    FALLBACK=1
+  fi
 fi
 
 say "Migrating the database"
