@@ -26,6 +26,8 @@ urlpatterns = [
     # Public: a signed, expiring link (Twilio's MediaUrl, the API channel's attachment URLs).
     path("files/<str:token>/<str:filename>", views.attachment_public, name="attachment_public"),
     path("customers/<int:customer_id>/", customer_views.customer_detail, name="customer"),
+    path("profile/", customer_views.profile, name="profile"),
+    path("profile/tokens/<int:token_id>/revoke/", customer_views.profile_token_revoke, name="profile_token_revoke"),
     path("customers/<int:customer_id>/identities/", customer_views.customer_identity_add, name="customer_identity_add"),
     path("customers/<int:customer_id>/merge/", customer_views.customer_merge_view, name="customer_merge"),
 ]

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from customers.identities import InvalidIdentity, normalize_identity
-from customers.models import AuditLog, Customer, Identity, Membership, Tenant, TenantCounter
+from customers.models import ApiToken, AuditLog, Customer, Identity, Membership, Tenant, TenantCounter
 from customers.services import (
+    api_token_create,
+    api_token_revoke,
     audit_record,
     membership_send_invitation,
     membership_set_role,
@@ -158,3 +160,59 @@ class AuditLogAdmin(ReadOnlyTenantAdmin):
 @admin.register(TenantCounter)
 class TenantCounterAdmin(ReadOnlyTenantAdmin):
     list_display = ("tenant", "name", "value")
+
+
+class ApiTokenAddForm(TenantConsistencyForm):
+    class Meta:
+        model = ApiToken
+        fields = ("membership", "name")
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("membership") is not None:
+            self.instance.tenant_id = cleaned["membership"].tenant_id
+        return cleaned
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(TenantScopedAdmin):
+    """Tokens are made by api_token_create (the key is shown once, in a message) and revoked, never edited."""
+
+    list_display = ("name", "prefix", "membership", "tenant", "created_at", "last_used_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    search_fields = ("name", "prefix", "membership__user__email")
+    list_select_related = ("tenant", "membership__user")
+    actions = ["revoke"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = ApiTokenAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("membership", "name")
+        return ("tenant", "membership", "name", "prefix", "created_at", "last_used_at", "revoked_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.get_fields(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        # The change page is read-only (Django shows it as such); actions still need the list.
+        return obj is None and super().has_change_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        if change or not self._allowed(request, obj):
+            raise PermissionError("Not an admin of that tenant.")
+        token, key = api_token_create(membership=form.cleaned_data["membership"], name=obj.name, actor=request.user)
+        obj.pk, obj.prefix, obj.key_hash, obj.created_at = token.pk, token.prefix, token.key_hash, token.created_at
+        obj._state.adding = False
+        messages.warning(request, f"The key of {token.name!r} is {key} — copy it now: it is not shown again.")
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset):
+        count = 0
+        for token in queryset.select_related("tenant").filter(revoked_at__isnull=True):
+            api_token_revoke(tenant=token.tenant, token=token, actor=request.user)
+            count += 1
+        self.message_user(request, f"Revoked {count} token(s).")

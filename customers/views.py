@@ -4,16 +4,16 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponseBadRequest
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from conversations.selectors import customer_timeline, member_names
 from customers.forms import IdentityAddForm, MergeForm
 from customers.middleware import SESSION_KEY
-from customers.models import Customer, IdentityKind
+from customers.models import ApiToken, Customer, IdentityKind
 from customers.selectors import customer_list, customer_possible_duplicates, memberships_of_user
-from customers.services import customer_add_identity, customer_merge
+from customers.services import api_token_create, api_token_revoke, customer_add_identity, customer_merge
 from omnidesk.lib.access import member_required
 
 
@@ -97,3 +97,33 @@ def customer_merge_view(request, customer_id: int):
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         return redirect(target)
     return redirect("workspace:customer", customer_id=survivor.pk)
+
+
+def _own_tokens(request):
+    return ApiToken.objects.for_tenant(request.tenant).filter(membership=request.membership)
+
+
+@member_required()
+def profile(request):
+    """The member's own API tokens in the current tenant: list, create (the key is shown once), revoke."""
+    new_key, error = "", ""
+    if request.method == "POST":
+        try:
+            _, new_key = api_token_create(membership=request.membership, name=request.POST.get("name", ""), actor=request.user)
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+    response = render(request, "customers/profile.html", {
+        "tokens": _own_tokens(request), "new_key": new_key, "error": error,
+    }, status=400 if error else 200)
+    if new_key:
+        response["Cache-Control"] = "no-store"
+    return response
+
+
+@member_required()
+@require_POST
+def profile_token_revoke(request, token_id: int):
+    token = get_object_or_404(_own_tokens(request), pk=token_id)
+    api_token_revoke(tenant=request.tenant, token=token, actor=request.user)
+    messages.success(request, f"Revoked the token {token}.")
+    return redirect("workspace:profile")
