@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from channels_app.models import Channel, WebhookEvent, WebhookSubscription
+from channels_app.models import Channel, Inbox, WebhookEvent, WebhookSubscription
 from conversations.services import InboundMessage, message_record_inbound
 from tests.channels.api.conftest import receiver  # noqa: F401  (fixture: a real HTTP server on 127.0.0.1)
 from tests.factories import InboxFactory
@@ -41,7 +41,10 @@ def make_subscription(tenant, url: str, events=ALL_EVENTS, secret: str = SECRET,
 
 
 def customer_writes(tenant, inbox=None, *, external_id: str = "m-1", sender: str = "u-42", body: str = "Hi"):
-    inbox = inbox or InboxFactory(tenant=tenant, channel=Channel.API, name=f"Bridge {tenant.slug}")
+    name = f"Bridge {tenant.slug}"
+    inbox = inbox or Inbox.objects.for_tenant(tenant).filter(name=name).first() or InboxFactory(
+        tenant=tenant, channel=Channel.API, name=name
+    )
     inbound = InboundMessage(
         channel=Channel.API, sender_kind="external", sender_value=sender, body=body, external_id=external_id,
         data={"from": sender},
