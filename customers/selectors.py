@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.core.exceptions import ValidationError
+from django.db.models import Q, QuerySet
 
 from customers.identities import normalize_identity
 from customers.models import Customer, Identity, Membership, Tenant
@@ -23,6 +24,21 @@ def membership_current(*, memberships: list[Membership], wanted_tenant_id: int |
 
 def customer_list(*, tenant: Tenant) -> QuerySet[Customer]:
     return Customer.objects.for_tenant(tenant).filter(merged_into__isnull=True)
+
+
+def customer_search(*, tenant: Tenant, query: str) -> QuerySet[Customer]:
+    """Customers whose name or any address contains `query`; a phone number written any way finds its E.164 form."""
+    query = query.strip()[:200]
+    values = {query}
+    for kind in ("phone", "email"):
+        try:
+            values.add(normalize_identity(kind, query, region=tenant.default_region))
+        except ValidationError:
+            pass  # not an address of that kind: the text match still applies
+    identities = Identity.objects.for_tenant(tenant).filter(
+        Q(value__icontains=query) | Q(value__in=values)
+    ).values("customer_id")
+    return customer_list(tenant=tenant).filter(Q(name__icontains=query) | Q(pk__in=identities))
 
 
 def customer_get(*, tenant: Tenant, customer_id: int) -> Customer:

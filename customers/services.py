@@ -123,6 +123,50 @@ def customer_add_identity(*, tenant: Tenant, customer: Customer, kind: str, valu
     return Identity.objects.create(tenant=tenant, customer=customer, kind=kind, value=normalized)
 
 
+# The fields `customer_create` and `customer_update` set; identities go through `customer_add_identity`.
+CUSTOMER_FIELDS = ("name", "tier", "language", "time_zone", "attributes")
+
+
+@transaction.atomic
+def customer_create(
+    *, tenant: Tenant, identities: list[tuple[str, str]] = (), actor=None, **fields: Any
+) -> Customer:
+    """A new customer with its addresses; an impossible or taken address stores nothing (IdentityTaken says whose)."""
+    unknown = set(fields) - set(CUSTOMER_FIELDS)
+    if unknown:
+        raise ValidationError(f"Unknown customer fields: {', '.join(sorted(unknown))}.")
+    normalized = [(kind, normalize_identity(kind, value, region=tenant.default_region)) for kind, value in identities]
+    customer = Customer(tenant=tenant, **fields)
+    customer.full_clean(exclude=["tenant", "merged_into"])
+    customer.save()
+    for kind, value in normalized:
+        try:
+            with transaction.atomic():
+                customer_add_identity(tenant=tenant, customer=customer, kind=kind, value=value)
+        except IntegrityError as exc:
+            # Another request stored the same address between our check and our insert.
+            raise IdentityTaken(f"{value} already belongs to another customer; merge the two instead.") from exc
+    emit_on_commit("customer.created", tenant_id=tenant.pk, customer_id=customer.pk)
+    return customer
+
+
+@transaction.atomic
+def customer_update(*, tenant: Tenant, customer: Customer, actor=None, **fields: Any) -> Customer:
+    """Change a customer's own fields (not its addresses)."""
+    unknown = set(fields) - set(CUSTOMER_FIELDS)
+    if unknown:
+        raise ValidationError(f"Unknown customer fields: {', '.join(sorted(unknown))}.")
+    customer = Customer.objects.for_tenant(tenant).select_for_update(no_key=True).get(pk=customer.pk)
+    changed = sorted(name for name, value in fields.items() if getattr(customer, name) != value)
+    if not changed:
+        return customer
+    for name in changed:
+        setattr(customer, name, fields[name])
+    customer.full_clean(exclude=["tenant", "merged_into"])
+    customer.save()
+    return customer
+
+
 @transaction.atomic
 def customer_merge(*, tenant: Tenant, survivor: Customer, merged: Customer, actor=None) -> Customer:
     """Move everything of `merged` onto `survivor`. Merging the same pair again changes nothing."""
