@@ -157,6 +157,16 @@ class WebhookEvent(models.TextChoices):
     CSAT_RECEIVED = "csat.received", "CSAT received"
 
 
+def validate_webhook_events(value) -> None:
+    from django.core.exceptions import ValidationError
+
+    if not isinstance(value, list) or not value:
+        raise ValidationError("Choose at least one event.")
+    unknown = sorted({str(v) for v in value} - set(WebhookEvent.values))
+    if unknown:
+        raise ValidationError(f"Unknown webhook events: {', '.join(unknown)}.")
+
+
 def new_webhook_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
@@ -169,7 +179,9 @@ class WebhookSubscription(TenantOwned):
 
     url = models.URLField(max_length=1000, help_text="http(s) URL the events are POSTed to.")
     description = models.CharField(max_length=200, blank=True)
-    events = models.JSONField(default=list, help_text="Webhook event names, a subset of WebhookEvent.")
+    events = models.JSONField(
+        default=list, validators=[validate_webhook_events], help_text="Webhook event names, a subset of WebhookEvent."
+    )
     secret_encrypted = models.TextField(blank=True, editable=False)
     is_active = models.BooleanField(default=True)
     disabled_at = models.DateTimeField(null=True, blank=True, editable=False)

@@ -3,6 +3,7 @@
 import django.db.models.deletion
 import django.utils.timezone
 import uuid
+import channels_app.models
 from django.db import migrations, models
 
 
@@ -20,7 +21,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('url', models.URLField(help_text='http(s) URL the events are POSTed to.', max_length=1000)),
                 ('description', models.CharField(blank=True, max_length=200)),
-                ('events', models.JSONField(default=list, help_text='Webhook event names, a subset of WebhookEvent.')),
+                ('events', models.JSONField(default=list, help_text='Webhook event names, a subset of WebhookEvent.', validators=[channels_app.models.validate_webhook_events])),
                 ('secret_encrypted', models.TextField(blank=True, editable=False)),
                 ('is_active', models.BooleanField(default=True)),
                 ('disabled_at', models.DateTimeField(blank=True, editable=False, null=True)),

@@ -118,6 +118,9 @@ def _claim(delivery_id: int) -> WebhookDelivery | None:
 def _post(subscription: WebhookSubscription, delivery: WebhookDelivery) -> tuple[int | None, str, str]:
     """POST the delivery once: (status code or None, response snippet, error)."""
     body = delivery.body.encode()
+    secret = subscription.get_secret()
+    if not secret:
+        return None, "", "The subscription has no signing secret; generate one in admin."
     try:
         check_webhook_url(subscription.url)
         timestamp = int(time.time())
@@ -126,7 +129,7 @@ def _post(subscription: WebhookSubscription, delivery: WebhookDelivery) -> tuple
             "User-Agent": "Omnidesk-Webhook/1",
             EVENT_HEADER: delivery.event,
             DELIVERY_HEADER: str(delivery.uuid),
-            SIGNATURE_HEADER: timestamped_signature_for(subscription.get_secret(), body, timestamp),
+            SIGNATURE_HEADER: timestamped_signature_for(secret, body, timestamp),
         }
         status, content = post_once(subscription.url, body, headers, TIMEOUT_SECONDS)
     except ValidationError as exc:

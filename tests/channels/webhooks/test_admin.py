@@ -145,3 +145,23 @@ def test_re_enable_clears_the_disabled_state(client, tenant, tenant_admin, recei
     subscription.refresh_from_db()
     assert (subscription.is_active, subscription.disabled_at, subscription.disabled_reason) == (True, None, "")
     assert subscription.consecutive_failures == 0
+
+
+def test_editing_the_events_keeps_the_secret(client, tenant, tenant_admin, receiver):
+    subscription = make_subscription(tenant, receiver.url, events=["message.created"])
+    secret = subscription.get_secret()
+    client.force_login(tenant_admin)
+
+    response = client.post(f"/admin/channels_app/webhooksubscription/{subscription.pk}/change/", {
+        "tenant": tenant.pk, "url": receiver.url, "description": "", "events": ["sla.breached", "csat.received"],
+    })
+
+    assert response.status_code == 302
+    subscription.refresh_from_db()
+    assert (subscription.events, subscription.get_secret()) == (["sla.breached", "csat.received"], secret)
+
+
+def test_the_model_refuses_unknown_or_no_events(tenant, receiver):
+    for events in ([], ["note.created"], "message.created"):
+        with pytest.raises(ValidationError):
+            WebhookSubscription(tenant=tenant, url=receiver.url, events=events).full_clean(exclude=["secret_encrypted"])

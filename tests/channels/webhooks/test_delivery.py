@@ -112,3 +112,13 @@ def test_a_receiver_failing_then_timing_out_then_answering_gets_it_once_with_one
     assert webhook_deliveries_due(grace=timedelta(0)) == []
     assert len(receiver.requests) == 3
     assert delivery.attempt_count == 3
+
+
+def test_without_a_secret_nothing_unsigned_is_sent(tenant, receiver, django_capture_on_commit_callbacks, monkeypatch):
+    delivery = one_delivery(tenant, receiver, django_capture_on_commit_callbacks, monkeypatch)
+    WebhookSubscription.objects.filter(pk=delivery.subscription_id).update(secret_encrypted="")
+
+    webhook_deliver(delivery_id=delivery.pk)
+
+    assert receiver.requests == []
+    assert "no signing secret" in WebhookAttempt.objects.for_tenant(tenant).get(delivery=delivery).error
