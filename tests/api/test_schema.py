@@ -21,7 +21,9 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from conversations.services import InboundMessage, message_record_inbound
 from omnidesk.lib.api_defaults import TokenRateThrottle
-from tests.factories import InboxFactory
+from routing.models import SlaPolicy, SlaTarget
+from routing.sla import sla_apply
+from tests.factories import InboxFactory, TeamFactory
 
 API_PREFIX = "/api/v1/"
 # Examples per operation: enough to hit odd input on every endpoint, small enough for ~30 s in all.
@@ -115,7 +117,7 @@ def _operation_labels() -> list[str]:
 
 @pytest.fixture
 def api_app(tenant_admin, tenant, monkeypatch):
-    """The WSGI app with a tenant that has a conversation (#1) and a customer, and an admin's token."""
+    """The WSGI app, a tenant with an inbox, a team, and a conversation (#1) under an SLA, and an admin's token."""
     from tests.api.conftest import token_client
 
     monkeypatch.setattr(TokenRateThrottle, "THROTTLE_RATES", {"api": "100000/min"})
@@ -123,10 +125,14 @@ def api_app(tenant_admin, tenant, monkeypatch):
     signals.request_started.disconnect(close_old_connections)
     signals.request_finished.disconnect(close_old_connections)
     inbox = InboxFactory(tenant=tenant, channel="sms", name="SMS", address="+15550100000")
-    message_record_inbound(
+    TeamFactory(tenant=tenant, name="Support").members.add(tenant_admin.membership)
+    policy = SlaPolicy.objects.create(tenant=tenant, name="Standard")
+    SlaTarget.objects.create(tenant=tenant, policy=policy, priority="normal", metric="first_response", seconds=600)
+    result = message_record_inbound(
         tenant=tenant, inbox=inbox,
         message=InboundMessage(channel="sms", sender_kind="phone", sender_value="+12025550143", body="Where is my parcel?"),
     )
+    sla_apply(conversation=result.conversation)
     client = token_client(tenant_admin)
     yield get_wsgi_application(), client._credentials["HTTP_AUTHORIZATION"]
     signals.request_started.connect(close_old_connections)
