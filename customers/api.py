@@ -91,7 +91,8 @@ class CustomerViewSet(TenantViewSet):
     lookup_value_regex = "[^/]+"
 
     def get_queryset(self):
-        query = self.request.query_params.get("q", "").strip()
+        # Postgres text cannot hold NUL: a search for one finds what the rest of the text finds.
+        query = self.request.query_params.get("q", "").replace("\x00", "").strip()
         customers = customer_search(tenant=self.tenant, query=query) if query else customer_list(tenant=self.tenant)
         return _with_identities(customers)
 

@@ -78,6 +78,17 @@ def _time_zone(value: str) -> str:
     return value
 
 
+def _has_nul(value) -> bool:
+    """Postgres jsonb cannot hold U+0000 in any key or string."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 class CustomerUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     tier = serializers.ChoiceField(choices=Tier.choices, required=False)
@@ -92,6 +103,11 @@ class CustomerUpdateSerializer(serializers.Serializer):
 
     def validate_time_zone(self, value: str) -> str:
         return _time_zone(value)
+
+    def validate_attributes(self, value: dict) -> dict:
+        if _has_nul(value):
+            raise serializers.ValidationError("Attributes cannot contain NUL characters (\\u0000).")
+        return value
 
 
 class CustomerCreateSerializer(CustomerUpdateSerializer):

@@ -229,6 +229,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name per choice set used by several fields (channel, first_channel…; identity vs entry kind).
+    "ENUM_NAME_OVERRIDES": {
+        "ChannelEnum": "channels_app.models.Channel.choices",
+        "IdentityKindEnum": "customers.models.IdentityKind.choices",
+        "EntryKindEnum": "conversations.models.EntryKind.choices",
+    },
 }
 # Shared cache (API rate limits): Redis, with the in-process cache for the no-Redis fallback.
 CACHES = {

@@ -60,14 +60,22 @@ def api_exception_handler(exc, context):
         return None
     if isinstance(exc, exceptions.ValidationError):
         errors = response.data if isinstance(response.data, dict) else {"non_field_errors": response.data}
-        first = next(iter(errors.items()), None)
-        summary = "Invalid input."
-        if first is not None:
-            field, messages = first
-            message = messages[0] if isinstance(messages, list) and messages else messages
-            summary = f"{message}" if field == "non_field_errors" else f"{field}: {message}"
+        path, message = _first_error(errors)
+        summary = "Invalid input." if message is None else message if path in ("", "non_field_errors") else f"{path}: {message}"
         response.data = {"detail": str(summary), "errors": errors}
     elif not isinstance(response.data, dict) or "detail" not in response.data:
         response.data = {"detail": str(response.data)}
     return response
 
+
+def _first_error(errors, path: str = "") -> tuple[str, str | None]:
+    """The first message in DRF's nested errors and where it is, e.g. ("identities.1.value", "… is not valid")."""
+    if isinstance(errors, dict | list):
+        items = errors.items() if isinstance(errors, dict) else ((None, value) for value in errors)
+        for key, value in items:
+            # A list of item errors has {} for the items that were fine.
+            found = _first_error(value, path if key is None else f"{path}.{key}" if path else str(key))
+            if found[1] is not None:
+                return found
+        return path, None
+    return path, str(errors)

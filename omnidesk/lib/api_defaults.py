@@ -7,6 +7,7 @@ being imported: this module must not import DRF's views.
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from rest_framework import exceptions, permissions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
@@ -96,3 +97,11 @@ class NewestFirstCursor(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
     ordering = ("-id",)
+
+    def paginate_queryset(self, queryset, request, view=None):
+        # A cursor is base64 a client can edit: a position that is not a value of the ordering field
+        # (text for an id, a date that does not exist) is the same 404 as a damaged cursor, not a 500.
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except (ValueError, TypeError, OverflowError, DjangoValidationError) as exc:
+            raise exceptions.NotFound(self.invalid_cursor_message) from exc

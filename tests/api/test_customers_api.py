@@ -126,7 +126,7 @@ def test_an_impossible_address_is_a_400_naming_the_field_and_stores_nothing(agen
     assert response.status_code == 400
     body = response.json()
     assert body["errors"]["identities"]["1"]["value"] == ["'12' is not a valid phone number for region US."]
-    assert body["detail"].startswith("identities:")
+    assert body["detail"] == "identities.1.value: '12' is not a valid phone number for region US."
     assert not Customer.objects.for_tenant(tenant).exists()
 
 
