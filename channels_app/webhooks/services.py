@@ -19,7 +19,6 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
 # One POST without following redirects (a redirect could point a subscription at an internal address).
-from channels_app.adapters.api.adapter import _post as post_once
 from channels_app.adapters.api.signing import (
     DELIVERY_HEADER,
     EVENT_HEADER,
@@ -36,6 +35,7 @@ from channels_app.webhooks.events import event_data, webhook_event_for
 from channels_app.webhooks.urls import check_webhook_url
 from customers.models import Membership, Role, Tenant
 from omnidesk.lib.events import DomainEvent
+from omnidesk.lib.http import post_once
 
 logger = logging.getLogger(__name__)
 

@@ -19,8 +19,6 @@ import binascii
 import json
 import logging
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from datetime import timedelta
 from http.client import HTTPException
@@ -47,6 +45,7 @@ from channels_app.adapters.base import (
 from channels_app.models import Channel
 from customers.identities import InvalidIdentity, normalize_email, normalize_identity, normalize_phone
 from customers.models import IdentityKind
+from omnidesk.lib.http import post_once
 
 if TYPE_CHECKING:
     from channels_app.models import Inbox
@@ -63,7 +62,6 @@ MAX_ATTACHMENT_BYTES = 700 * 1024
 MAX_ATTACHMENTS = 10
 DEFAULT_TIMEOUT_SECONDS = 10
 # Enough of a receiver's answer to explain a failure in admin; the rest is not read.
-RESPONSE_READ_LIMIT = 64 * 1024
 # How long the links to a reply's files work; receivers may be queues that process hours later.
 OUTBOUND_LINK_TTL = timedelta(days=7)
 _url_validator = URLValidator(schemes=["http", "https"])
@@ -184,27 +182,6 @@ def parse_payload(body: bytes, *, region: str) -> ApiPayload:
     )
 
 
-def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int, bytes]:
-    """POST once without following redirects; return (status, start of the response body).
-
-    Raises OSError (URLError, timeouts, refused connections) and http.client.HTTPException.
-    """
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    opener = urllib.request.build_opener(_NoRedirects)
-    try:
-        with opener.open(request, timeout=timeout) as response:
-            return response.status, response.read(RESPONSE_READ_LIMIT)
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return exc.code, exc.read(RESPONSE_READ_LIMIT)
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    # A redirected POST silently turns into a GET without the body; report the 3xx instead.
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
 def _receiver_id(content: bytes) -> str:
     try:
         answer = json.loads(content)
@@ -321,7 +298,7 @@ class ApiAdapter(ChannelAdapter):
         except (TypeError, ValueError):
             timeout = DEFAULT_TIMEOUT_SECONDS
         try:
-            status, content = _post(url, body, headers, timeout)
+            status, content = post_once(url, body, headers, timeout)
         except ValueError as exc:
             raise AdapterError(f"The outbound URL {url!r} is unusable: {exc}", permanent=True, code="bad_url") from exc
         except (OSError, HTTPException) as exc:
