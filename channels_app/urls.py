@@ -7,6 +7,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("twilio/", include("channels_app.adapters.twilio_common.urls")),
+    path("twilio/", include("channels_app.adapters.twilio_voice.urls")),
     path("email/", include("channels_app.adapters.email.urls")),
     path("api/", include("channels_app.adapters.api.urls")),
 ]

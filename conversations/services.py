@@ -61,6 +61,8 @@ class InboundMessage:
     # A conversation the channel knows this message continues (an e-mail reply's thread); honoured when
     # it is the sender's and not closed, even if resolved outside the reopen window.
     conversation_hint: int | None = None
+    # What the timeline entry is: a message, or a call (voice stores calls through the same continuity rule).
+    kind: str = EntryKind.MESSAGE
 
 
 @dataclass(frozen=True)
@@ -388,6 +390,8 @@ def message_record_inbound(*, tenant: Tenant, inbox: Inbox | None, message: Inbo
     """
     if message.channel not in Channel.values:
         raise ConversationError(f"{message.channel!r} is not a channel.")
+    if message.kind not in (EntryKind.MESSAGE, EntryKind.CALL):
+        raise ConversationError(f"{message.kind!r} is not something a customer sends.")
     if inbox is not None and inbox.tenant_id != tenant.pk:
         raise ConversationError("That inbox belongs to another tenant.")
     message = _without_nul(message)
@@ -415,7 +419,7 @@ def message_record_inbound(*, tenant: Tenant, inbox: Inbox | None, message: Inbo
             tenant=tenant,
             customer=customer,
             conversation=conversation,
-            kind=EntryKind.MESSAGE,
+            kind=message.kind,
             direction=Direction.INBOUND,
             channel=message.channel,
             inbox=inbox,

@@ -159,6 +159,7 @@ class ChannelAdapter:
 ADAPTERS: dict[str, str] = {
     "sms": "channels_app.adapters.twilio_sms.adapter.TwilioSmsAdapter",
     "whatsapp": "channels_app.adapters.twilio_whatsapp.adapter.TwilioWhatsAppAdapter",
+    "voice": "channels_app.adapters.twilio_voice.adapter.TwilioVoiceAdapter",
     "email": "channels_app.adapters.email.adapter.EmailAdapter",
     "api": "channels_app.adapters.api.adapter.ApiAdapter",
 }

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from channels_app.adapters.twilio_voice import views
+
+app_name = "twilio_voice"
+
+urlpatterns = [
+    path("<str:key>/voice/", views.incoming_call, name="call"),
+    path("<str:key>/voice/dial/", views.dial_result, name="dial"),
+    path("<str:key>/voice/voicemail/", views.voicemail_done, name="voicemail"),
+    path("<str:key>/voice/status/", views.status_callback, name="status"),
+    path("<str:key>/voice/recording/", views.recording_callback, name="recording"),
+]
