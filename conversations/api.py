@@ -17,7 +17,7 @@ from django.http import Http404
 from django_filters import rest_framework as filters
 from django_filters.fields import IsoDateTimeField
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -45,6 +45,8 @@ from omnidesk.lib.api import TenantViewSet
 from omnidesk.lib.api_defaults import NewestFirstCursor
 
 _NUMBER = re.compile(r"[0-9]{1,10}")
+# The path takes any segment (so a bad one is a JSON 404, not the site's HTML one) but is documented as a number.
+NUMBER = OpenApiParameter("number", int, OpenApiParameter.PATH, description="The conversation's number (#123 is 123).")
 
 
 class ConversationCursor(NewestFirstCursor):
@@ -120,9 +122,9 @@ class ConversationFilter(filters.FilterSet):
     list=extend_schema(
         summary="List conversations", responses={200: ConversationSerializer(many=True), **error_responses(400, 404)},
     ),
-    retrieve=extend_schema(summary="A conversation", responses={200: ConversationSerializer, **error_responses(404)}),
+    retrieve=extend_schema(summary="A conversation", parameters=[NUMBER], responses={200: ConversationSerializer, **error_responses(404)}),
     partial_update=extend_schema(
-        summary="Change status, priority, assignee, team, tags or subject",
+        summary="Change status, priority, assignee, team, tags or subject", parameters=[NUMBER],
         description="Each change goes through the workspace's services and is recorded on the timeline. "
         "Ids are looked up in this tenant: another tenant's is a 400 and nothing changes.",
         request=ConversationUpdateSerializer, responses={200: ConversationSerializer, **error_responses(400, 404)},
@@ -189,7 +191,7 @@ class ConversationViewSet(mixins.ListModelMixin, TenantViewSet):
         return {**self.get_serializer_context(), "numbers": {conversation.pk: conversation.number}}
 
     @extend_schema(
-        summary="The conversation's timeline, oldest first",
+        summary="The conversation's timeline, oldest first", parameters=[NUMBER],
         description="Messages on every channel (each with its channel), notes, calls and system events, "
         "plus customer-level events such as merges.",
         responses={200: TimelineEntrySerializer(many=True), **error_responses(404)},
@@ -202,7 +204,7 @@ class ConversationViewSet(mixins.ListModelMixin, TenantViewSet):
         return self.get_paginated_response(entries.data)
 
     @extend_schema(
-        summary="Reply to the customer, or add an internal note",
+        summary="Reply to the customer, or add an internal note", parameters=[NUMBER],
         description="`private: true` adds a note. Otherwise the reply goes out on `channel` (from the inbox the "
         "customer last wrote to) or from `inbox`: it is stored as queued and delivered by a worker. A channel "
         "that refuses it now (opted out, outside WhatsApp's 24-hour window, too long, no address) answers 409 "

@@ -52,6 +52,10 @@ class MeView(TenantAPIView):
         }).data)
 
 
+# The path takes any segment (so a bad one is a JSON 404, not the site's HTML one) but is documented as a number.
+CUSTOMER_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="The customer's id.")
+
+
 def _customer_or_404(tenant, customer_id: str) -> Customer:
     """Any customer of the tenant, merged-away ones included (they show whom they were merged into)."""
     if not str(customer_id).isascii() or not str(customer_id).isdigit() or int(customer_id) >= 2**63:
@@ -72,13 +76,13 @@ def _with_identities(queryset):
         parameters=[OpenApiParameter("q", str, description="Search by name or any address (a phone number in any format).")],
         responses={200: CustomerSerializer(many=True), **error_responses(400, 404)},
     ),
-    retrieve=extend_schema(summary="A customer with its addresses", responses={200: CustomerSerializer, **error_responses(404)}),
+    retrieve=extend_schema(summary="A customer with its addresses", parameters=[CUSTOMER_ID], responses={200: CustomerSerializer, **error_responses(404)}),
     create=extend_schema(
         summary="Create a customer", request=CustomerCreateSerializer,
         responses={201: CustomerSerializer, **error_responses(400)},
     ),
     partial_update=extend_schema(
-        summary="Change a customer", request=CustomerUpdateSerializer,
+        summary="Change a customer", parameters=[CUSTOMER_ID], request=CustomerUpdateSerializer,
         responses={200: CustomerSerializer, **error_responses(400, 404)},
     ),
 )
@@ -125,7 +129,7 @@ class CustomerViewSet(TenantViewSet):
         return Response(CustomerSerializer(self._fresh(customer)).data)
 
     @extend_schema(
-        summary="Add an address to a customer", request=IdentityAddSerializer,
+        summary="Add an address to a customer", parameters=[CUSTOMER_ID], request=IdentityAddSerializer,
         responses={201: IdentitySerializer, **error_responses(400, 404)},
     )
     @action(detail=True, methods=["post"])
@@ -140,7 +144,7 @@ class CustomerViewSet(TenantViewSet):
         return Response(IdentitySerializer(identity).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        summary="Merge a duplicate into this customer",
+        summary="Merge a duplicate into this customer", parameters=[CUSTOMER_ID],
         description="Moves the other customer's addresses, conversations and timeline here; this customer survives. "
         "Merging the same pair again changes nothing. Recorded on the timeline and in the audit log.",
         request=CustomerMergeSerializer, responses={200: CustomerSerializer, **error_responses(400, 404)},

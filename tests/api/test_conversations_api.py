@@ -346,3 +346,29 @@ def test_a_conversation_get_repeated_with_its_etag_is_a_304(agent_api, conversat
 
     assert agent_api.get(path, HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304
     assert agent_api.get("/api/v1/conversations/", HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 200
+
+
+def test_an_edited_cursor_is_a_404_and_an_out_of_range_updated_since_a_400(agent_api, conversation):
+    import base64
+
+    forged = base64.b64encode(b"o=0&p=not-a-date").decode()
+
+    assert agent_api.get("/api/v1/conversations/", {"cursor": forged}).json() == {"detail": "Invalid cursor"}
+    assert agent_api.get(f"/api/v1/conversations/{conversation.number}/timeline/", {"cursor": forged}).status_code == 404
+    far = agent_api.get("/api/v1/conversations/", {"updated_since": "9999-12-31T23:59:59-23:59"})
+    assert far.status_code == 400
+    assert far.json()["errors"]["updated_since"] == ["The date-time is out of range once converted to UTC."]
+
+
+def test_the_list_and_the_timeline_take_a_fixed_number_of_queries(
+    agent_api, agent, tenant, sms_inbox, django_assert_max_num_queries
+):
+    for n in range(6):
+        conversation = writes(tenant, sms_inbox, sender=f"+1202555{n + 200:04d}")
+        note_add(tenant=tenant, conversation=conversation, author=agent, body="seen")
+    agent_api.get("/api/v1/me/")  # the token's last use is written once, outside the counted requests
+
+    with django_assert_max_num_queries(6):
+        assert len(agent_api.get("/api/v1/conversations/").json()["results"]) == 6
+    with django_assert_max_num_queries(6):
+        assert len(agent_api.get(f"/api/v1/conversations/{conversation.number}/timeline/").json()["results"]) == 2

@@ -238,3 +238,26 @@ def test_too_many_requests_get_a_429_with_retry_after(agent_api, monkeypatch):
     assert limited.status_code == 429
     assert int(limited["Retry-After"]) > 0
     assert "throttled" in limited.json()["detail"].lower()
+
+
+def test_nul_characters_are_field_errors_and_an_edited_cursor_a_404(agent_api, maria):
+    import base64
+
+    nul = agent_api.patch(f"/api/v1/customers/{maria.pk}/", {"attributes": {"note": "a\u0000b"}}, format="json")
+    forged = agent_api.get("/api/v1/customers/", {"cursor": base64.b64encode(b"o=0&p=abc").decode()})
+    search = agent_api.get("/api/v1/customers/", {"q": "Maria\u0000"})
+
+    assert nul.status_code == 400
+    assert nul.json()["errors"]["attributes"] == ["Attributes cannot contain NUL characters (\\u0000)."]
+    assert forged.status_code == 404
+    assert [c["id"] for c in search.json()["results"]] == [maria.pk]
+
+
+def test_the_list_takes_a_fixed_number_of_queries(agent_api, tenant, django_assert_max_num_queries):
+    for n in range(6):
+        customer, _ = customer_resolve_identity(tenant=tenant, kind="email", value=f"c{n}@example.org")
+        customer_add_identity(tenant=tenant, customer=customer, kind="phone", value=f"+1202555{n + 300:04d}")
+    agent_api.get("/api/v1/me/")
+
+    with django_assert_max_num_queries(4):
+        assert len(agent_api.get("/api/v1/customers/").json()["results"]) == 6
