@@ -100,16 +100,22 @@ def _setting_id(inbox: Inbox, name: str) -> int | None:
 
 
 def voice_team(*, inbox: Inbox, conversation: Conversation | None) -> Team | None:
-    """The inbox's own team (a number per team), else the team the conversation was routed to."""
+    """The inbox's own team (a number per team), else the team the conversation was routed to, else the
+    team the routing rules would give it: the caller is on the line now and cannot wait for the router."""
+    from routing.rules import rule_input_for_conversation, rules_for_routing, rules_match
+
     teams = Team.objects.for_tenant(inbox.tenant_id).select_related("calendar")
     team_id = _setting_id(inbox, "team_id")
     if team_id is not None:
         team = teams.filter(pk=team_id).first()
         if team is not None:
             return team
-    if conversation is not None and conversation.team_id is not None:
+    if conversation is None:
+        return None
+    if conversation.team_id is not None:
         return teams.filter(pk=conversation.team_id).first()
-    return None
+    rule = rules_match(rules_for_routing(inbox.tenant), rule_input_for_conversation(conversation)).rule
+    return teams.filter(pk=rule.set_team_id).first() if rule is not None and rule.set_team_id else None
 
 
 def voice_calendar(*, inbox: Inbox, team: Team | None) -> BusinessCalendar | None:

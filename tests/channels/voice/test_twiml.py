@@ -110,3 +110,16 @@ def test_greeting_texts_have_defaults(client, tenant, inbox):
     online_agent(tenant, "first@acme.test", phone="+12025550001")
     root = twiml(post(client, hook(inbox), call_form(call_sid())))
     assert "Thank you for calling" in root.find("Say").text
+
+
+def test_without_a_team_on_the_inbox_the_routing_rules_pick_the_team(client, tenant, inbox):
+    from routing.models import RoutingRule
+    from routing.rules import rules_cache_clear
+
+    phones = TeamFactory(tenant=tenant, name="Phones")
+    RoutingRule.objects.create(tenant=tenant, name="Calls to phones", channels=["voice"], set_team=phones)
+    rules_cache_clear()
+    online_agent(tenant, "mail@acme.test", team=TeamFactory(tenant=tenant, name="Mail"), phone="+12025550003")
+    online_agent(tenant, "phones@acme.test", team=phones, phone="+12025550001")
+    dial = twiml(post(client, hook(inbox), call_form(call_sid()))).find("Dial")
+    assert [n.text for n in dial.findall("Number")] == ["+12025550001"]
