@@ -18,8 +18,9 @@ if TYPE_CHECKING:
 class TwilioVoiceAdapter(TwilioAdapter):
     channel = Channel.VOICE
     identity_kind = IdentityKind.PHONE
+    secret_names = ("twilio_auth_token", "twilio_api_key_secret")
     setting_names = (
-        "account_sid", "team_id", "calendar_id", "greeting", "out_of_hours_greeting", "voicemail_prompt",
+        "account_sid", "api_key_sid", "twiml_app_sid", "team_id", "calendar_id", "greeting", "out_of_hours_greeting", "voicemail_prompt",
         "offer_timeout", "max_wait", "voicemail_max_length", "language",
     )
     max_body_length = None

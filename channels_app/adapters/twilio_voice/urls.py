@@ -12,4 +12,5 @@ urlpatterns = [
     path("<str:key>/voice/voicemail/", views.voicemail_done, name="voicemail"),
     path("<str:key>/voice/status/", views.status_callback, name="status"),
     path("<str:key>/voice/recording/", views.recording_callback, name="recording"),
+    path("<str:key>/voice/token/", views.softphone_token, name="token"),
 ]

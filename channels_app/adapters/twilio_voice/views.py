@@ -13,12 +13,13 @@ from functools import wraps
 
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.db import DatabaseError, DataError, InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
 from twilio.twiml.voice_response import VoiceResponse
 
 from channels_app.adapters.base import MalformedInbound, SignatureError
-from channels_app.adapters.twilio_voice import services, twiml
+from channels_app.adapters.twilio_voice import services, softphone, twiml
 from channels_app.adapters.twilio_voice.adapter import TwilioVoiceAdapter
 from channels_app.inbound import InboundRejected, inbox_for_hook
 from channels_app.models import Channel, Inbox
@@ -221,3 +222,22 @@ def recording_callback(request: HttpRequest, inbox: Inbox, adapter: TwilioVoiceA
         duration=_int_field(request, "RecordingDuration"),
     )
     return HttpResponse(status=204)
+
+
+@require_POST
+def softphone_token(request: HttpRequest, key: str) -> HttpResponse:
+    """A Voice access token for the signed-in agent (session and CSRF protected, unlike the Twilio hooks)."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"detail": "Sign in first."}, status=401)
+    if request.membership is None:
+        return JsonResponse({"detail": "You have no seat in a tenant."}, status=403)
+    inbox = softphone.voice_inbox_for_member(tenant=request.tenant, key=key)
+    if inbox is None:
+        return JsonResponse({"detail": "Unknown inbox."}, status=404)
+    try:
+        issued = softphone.softphone_token_issue(inbox=inbox, membership=request.membership)
+    except softphone.SoftphoneUnavailable as exc:
+        return JsonResponse({"detail": str(exc)}, status=409)
+    response = JsonResponse({"token": issued.token, "identity": issued.identity, "expires_in": issued.expires_in})
+    response["Cache-Control"] = "no-store"
+    return response
