@@ -14,8 +14,12 @@ from customers.models import Membership
 from routing.models import Team
 
 MAX_TAGS = 50
-# Message data an integration may see; the rest (raw HTML, provider media URLs, parser internals) stays inside.
-SAFE_MESSAGE_DATA = ("from", "to", "cc", "subject", "message_id", "in_reply_to", "mentions", "template")
+# Message, note and call data an integration may see; the rest (raw HTML, provider media and recording URLs,
+# parser internals) stays inside. System events' data is ours and goes out whole.
+SAFE_ENTRY_DATA = (
+    "from", "to", "cc", "subject", "message_id", "in_reply_to", "mentions", "template",
+    "status", "duration", "answered_at", "ended_at", "voicemail", "call_back", "transcript",
+)
 
 
 class PersonSerializer(serializers.Serializer):
@@ -168,7 +172,7 @@ class TimelineEntrySerializer(serializers.ModelSerializer):
     def get_data(self, entry: TimelineEntry) -> dict:
         if entry.kind == "event":
             return entry.data
-        return {key: value for key, value in entry.data.items() if key in SAFE_MESSAGE_DATA}
+        return {key: value for key, value in entry.data.items() if key in SAFE_ENTRY_DATA}
 
     @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_conversation(self, entry: TimelineEntry) -> int | None:

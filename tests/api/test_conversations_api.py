@@ -236,7 +236,20 @@ def test_the_timeline_is_oldest_first_with_channels_authors_and_safe_data(agent_
     assert (message["body"], message["delivery_status"], message["author"]) == ("Help", "received", None)
     assert note["author"] == {"id": agent.pk, "name": agent.membership.name}
     assert note["conversation"] == conversation.number
-    assert set(message["data"]) <= {"from", "to", "cc", "subject", "message_id", "in_reply_to", "mentions", "template"}
+    assert message["data"] == {}
+
+
+def test_the_timeline_leaves_out_provider_urls_and_raw_html(agent_api, tenant, sms_inbox):
+    message = InboundMessage(
+        channel=Channel.SMS, sender_kind="phone", sender_value="+12025550143", body="Photo attached",
+        data={"from": "+12025550143", "media": [{"url": "https://api.twilio.com/2010-04-01/Accounts/AC1/Media/ME1"}],
+              "html": "<img src=x onerror=alert(1)>"},
+    )
+    conversation = message_record_inbound(tenant=tenant, inbox=sms_inbox, message=message).conversation
+
+    [entry] = agent_api.get(f"/api/v1/conversations/{conversation.number}/timeline/").json()["results"]
+
+    assert entry["data"] == {"from": "+12025550143"}
 
 
 def test_the_timeline_pages_walk_every_entry_once_in_order(agent_api, agent, tenant, conversation):
