@@ -9,7 +9,15 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from channels_app.models import Channel, Inbox
-from conversations.models import Attachment, Conversation, Priority, Status, TimelineEntry
+from conversations.models import (
+    Attachment,
+    Conversation,
+    DeliveryStatus,
+    Direction,
+    Priority,
+    Status,
+    TimelineEntry,
+)
 from customers.models import Membership
 from routing.models import Team
 
@@ -155,6 +163,11 @@ class TimelineEntrySerializer(serializers.ModelSerializer):
     data = serializers.SerializerMethodField()
     attachments = AttachmentSerializer(many=True, read_only=True)
     conversation = serializers.SerializerMethodField(help_text="Its number; null for customer-level events (merges).")
+    # Blank on entries without them (notes, system events); declared so the schema allows "" (read-only model
+    # fields lose allow_blank).
+    channel = serializers.ChoiceField(choices=Channel.choices, allow_blank=True, read_only=True)
+    direction = serializers.ChoiceField(choices=Direction.choices, allow_blank=True, read_only=True)
+    delivery_status = serializers.ChoiceField(choices=DeliveryStatus.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = TimelineEntry

@@ -155,3 +155,17 @@ def test_the_api_keeps_to_its_schema(label, api_app, db):
         case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
 
     check()
+
+
+def test_a_private_notes_answer_keeps_to_the_schema(api_app, db):
+    """Found by a longer run: notes have no channel, direction or delivery status, and the schema said they must."""
+    app, authorization = api_app
+    schema = schemathesis.openapi.from_dict(generate_schema())
+    operation = schema["/api/v1/conversations/{number}/messages/"]["POST"]
+    case = operation.Case(path_parameters={"number": 1}, body={"text": "Called the courier.", "private": True},
+                          media_type="application/json")
+
+    response = case.call(app=app, headers={"Authorization": authorization})
+
+    assert response.status_code == 201
+    case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
