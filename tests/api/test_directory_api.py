@@ -253,3 +253,32 @@ def test_kpis_need_a_supervisor(agent_api):
 
     assert response.status_code == 403
     assert response.json() == {"detail": "This needs the supervisor role."}
+
+
+# --- query counts ---
+
+
+def queries_for(client, url: str) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.get(url)  # the token's last_used_at write happens on the first request only
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
+
+
+def test_the_agent_and_team_lists_cost_the_same_queries_for_many_people(supervisor_api, tenant):
+    from tests.conftest import seated_user
+
+    team = TeamFactory(tenant=tenant)
+    team.members.add(seated_user(tenant, "agent", "a1@acme.test").membership)
+    few = (queries_for(supervisor_api, "/api/v1/agents/"), queries_for(supervisor_api, "/api/v1/teams/"))
+    for n in range(2, 8):
+        member = seated_user(tenant, "agent", f"a{n}@acme.test").membership
+        agent_profile_for(tenant=tenant, membership=member)
+        TeamFactory(tenant=tenant).members.add(member)
+
+    many = (queries_for(supervisor_api, "/api/v1/agents/"), queries_for(supervisor_api, "/api/v1/teams/"))
+
+    assert many == few
