@@ -410,14 +410,14 @@ def customer_timeline(*, tenant: Tenant, customer: Customer) -> QuerySet[Timelin
 def conversation_reply_channels(*, conversation: Conversation) -> list[tuple[str, str]]:
     """Channels an agent can answer on: those the customer has an address for and an adapter sends on,
     the channel of the customer's last message first."""
-    from channels_app.adapters.base import adapter_exists
+    from channels_app.adapters.base import adapter_sends_text
     from channels_app.models import CHANNEL_IDENTITY_KIND, Channel
 
     kinds = {identity.kind for identity in conversation.customer.identities.all()}
     channels = [
         (channel.value, channel.label)
         for channel in Channel
-        if CHANNEL_IDENTITY_KIND.get(channel) in kinds and adapter_exists(channel)
+        if CHANNEL_IDENTITY_KIND.get(channel) in kinds and adapter_sends_text(channel)
     ]
     last_inbound = (
         conversation.entries.filter(kind="message", direction="inbound").order_by("-created_at")

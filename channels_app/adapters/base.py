@@ -73,6 +73,8 @@ class ChannelAdapter:
     # Names of the inbox's encrypted secrets and plain settings this adapter reads (admin shows these).
     secret_names: ClassVar[tuple[str, ...]] = ()
     setting_names: ClassVar[tuple[str, ...]] = ()
+    # Whether agents write replies on this channel (voice carries calls, not written replies).
+    sends_text: ClassVar[bool] = True
     # Longest body one outbound message may carry; longer replies are refused with a reason.
     max_body_length: ClassVar[int | None] = None
     # Files one outbound message may carry: how many (0: this channel carries none), the largest one,
@@ -176,3 +178,8 @@ def get_adapter(channel: str) -> ChannelAdapter:
 
 def adapter_exists(channel: str) -> bool:
     return channel in ADAPTERS
+
+
+def adapter_sends_text(channel: str) -> bool:
+    """An adapter exists for the channel and agents can write replies on it."""
+    return channel in ADAPTERS and get_adapter(channel).sends_text

@@ -24,6 +24,7 @@ class TwilioVoiceAdapter(TwilioAdapter):
         "offer_timeout", "max_wait", "voicemail_max_length", "language",
     )
     max_body_length = None
+    sends_text = False  # the composer offers SMS/WhatsApp for the same number instead
 
     def check_can_send(self, *, conversation: Conversation, inbox: Inbox, recipient: Identity, body: str,
                        data: dict) -> None:
