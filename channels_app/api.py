@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.http import Http404
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers
 
@@ -10,7 +9,7 @@ from channels_app.models import Channel, Inbox
 from customers.models import Role
 from customers.serializers import error_responses
 from omnidesk.lib import api_schema  # noqa: F401 - registers the token scheme with the schema
-from omnidesk.lib.api import TenantViewSet
+from omnidesk.lib.api import TenantViewSet, id_or_404
 
 # Where each channel's provider posts to (see channels_app/urls.py); chat and voice have no inbound webhook.
 WEBHOOK_PATHS = {
@@ -61,7 +60,5 @@ class InboxViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewS
         return Inbox.objects.for_tenant(self.tenant)
 
     def get_object(self) -> Inbox:
-        pk = str(self.kwargs["pk"])
-        if not (pk.isascii() and pk.isdigit() and len(pk) <= 18):  # beyond bigint Postgres would refuse it
-            raise Http404
+        id_or_404(self.kwargs["pk"])
         return super().get_object()

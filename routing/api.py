@@ -17,18 +17,10 @@ from conversations.selectors import conversation_get
 from customers.models import Membership, Role
 from customers.serializers import error_responses
 from omnidesk.lib import api_schema  # noqa: F401 - registers the token scheme with the schema
-from omnidesk.lib.api import TenantAPIView, TenantViewSet
+from omnidesk.lib.api import TenantAPIView, TenantViewSet, id_or_404
 from routing.models import ConversationSla, Presence, SlaMetric, SlaPolicy, Team
 from routing.services import agent_set_presence
 from routing.sla import DUE_FIELDS
-
-
-def _id_or_404(value) -> int:
-    value = str(value)
-    if not (value.isascii() and value.isdigit() and len(value) <= 18):  # beyond bigint Postgres would refuse it
-        raise Http404
-    return int(value)
-
 
 # --- teams ---
 
@@ -57,7 +49,7 @@ class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSe
         return Team.objects.for_tenant(self.tenant).prefetch_related(Prefetch("members", queryset=Membership.objects.only("pk")))
 
     def get_object(self) -> Team:
-        _id_or_404(self.kwargs["pk"])
+        id_or_404(self.kwargs["pk"])
         return super().get_object()
 
 

@@ -79,3 +79,11 @@ def _first_error(errors, path: str = "") -> tuple[str, str | None]:
                 return found
         return path, None
     return path, str(errors)
+
+
+def id_or_404(value) -> int:
+    """A path id as an int, or 404 for anything that is not one (beyond bigint Postgres would refuse it)."""
+    value = str(value)
+    if not (value.isascii() and value.isdigit() and len(value) <= 18):
+        raise Http404
+    return int(value)
