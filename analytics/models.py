@@ -15,6 +15,10 @@ class EventName(models.TextChoices):
     ASSIGNMENT = "assignment", "Assignment"
     SLA_MET = "sla_met", "SLA target met"
     SLA_MISSED = "sla_missed", "SLA target missed"
+    CONVERSATION_OPENED = "conversation_opened", "Conversation opened"
+    CALL_HANDLED = "call_handled", "Call handled"
+    CSAT_SENT = "csat_sent", "CSAT survey sent"
+    CSAT_ANSWER = "csat_answer", "CSAT answer"
 
 
 class AnalyticsEvent(TenantOwned):
