@@ -34,6 +34,7 @@ urlpatterns = [
     path("switch-tenant/", tenant_switch, name="tenant_switch"),
     path("app/", include("conversations.urls")),
     path("hooks/", include("channels_app.urls")),
+    path("widget/", include("channels_app.adapters.web_chat.widget_urls")),
     path("api/v1/", include(("omnidesk.api_urls", "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
