@@ -63,6 +63,8 @@ class Membership(TenantOwned):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.AGENT)
     display_name = models.CharField(max_length=150, blank=True)
+    # Shown to customers beside the agent's replies on web chat (initials when empty).
+    avatar_url = models.URLField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -128,6 +130,9 @@ class Identity(TenantOwned):
     value = models.CharField(max_length=320)
     # Set when the customer sent STOP (SMS/WhatsApp); nothing is sent to an opted-out address.
     opted_out_at = models.DateTimeField(null=True, blank=True)
+    # Set when the address was proven (a site's HMAC-signed user id on web chat): a customer holding a
+    # verified identity never absorbs an unproven claim of one of its addresses.
+    verified_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -140,6 +145,33 @@ class Identity(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.value}"
+
+
+class ChatVisitor(TenantOwned):
+    """A web-chat visitor of one chat inbox: what they told us and what they have read.
+
+    The visitor's bearer token lives in their browser only; `identity` (kind chat_visitor) stores its
+    SHA-256, so the table never holds a usable token. The identity follows its customer through merges.
+    """
+
+    identity = models.OneToOneField(Identity, on_delete=models.CASCADE, related_name="chat_visitor")
+    inbox = models.ForeignKey("channels_app.Inbox", on_delete=models.CASCADE, related_name="+")
+    # What the visitor typed (pre-chat form, identify()); shown back to them, never another customer's data.
+    name = models.CharField(max_length=200, blank=True)
+    email = models.CharField(max_length=320, blank=True)
+    phone = models.CharField(max_length=64, blank=True)
+    # The site's user id, when it came with a valid HMAC of the inbox's identity secret.
+    verified_user_id = models.CharField(max_length=255, blank=True)
+    # The newest agent message (timeline entry id) the visitor has read; later ones are unread.
+    last_read_entry_id = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "inbox"], name="chat_visitor_tenant_inbox")]
+
+    def __str__(self) -> str:
+        return self.name or self.email or f"Visitor {self.pk}"
 
 
 class AuditLog(TenantOwned):
