@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
@@ -249,3 +251,49 @@ class CannedResponse(TenantOwned):
 
     def __str__(self) -> str:
         return f"/{self.shortcut} — {self.title}"
+
+
+def new_csat_token() -> str:
+    # 256 random bits: the survey's only credential in public links, never derived from ids.
+    return secrets.token_urlsafe(32)
+
+
+class CsatSurvey(TenantOwned):
+    """The satisfaction survey of a resolved conversation: at most one per conversation, ever.
+
+    A survey the channel refused (opted out, WhatsApp window closed) is kept with the reason, so a later
+    resolve does not try again. The latest answer counts; `score`/`comment` hold it.
+    """
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="csat_surveys")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="+")
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    inbox = models.ForeignKey("channels_app.Inbox", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The identity value it went to (E.164, e-mail, chat visitor); an SMS answer must come from it.
+    recipient = models.CharField(max_length=320, blank=True)
+    token = models.CharField(max_length=64, unique=True, default=new_csat_token, editable=False)
+    sent_entry = models.ForeignKey(TimelineEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    sent_at = models.DateTimeField(null=True, blank=True, help_text="When it was handed to the channel.")
+    refused_reason = models.CharField(max_length=500, blank=True, help_text="Why it was not sent, if it was not.")
+    score = models.PositiveSmallIntegerField(null=True, blank=True)
+    comment = models.TextField(blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True, help_text="When the latest answer came.")
+    answered_via = models.CharField(max_length=16, blank=True, help_text="reply, link, form or widget.")
+    answer_entry = models.ForeignKey(TimelineEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "CSAT survey"
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "conversation"], name="csat_one_per_conversation"),
+            models.CheckConstraint(condition=models.Q(score__isnull=True) | models.Q(score__gte=1, score__lte=5),
+                                   name="csat_score_1_to_5"),
+        ]
+        indexes = [
+            # An SMS/WhatsApp reply looks for the latest survey sent to its sender on its channel.
+            models.Index(fields=["tenant", "channel", "recipient", "-sent_at"], name="csat_recipient_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"CSAT of {self.conversation_id}: {self.score or '-'}"
