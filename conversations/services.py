@@ -19,6 +19,7 @@ from django.utils.text import get_valid_filename
 from analytics.models import EventName
 from analytics.services import analytics_event_build, analytics_event_record
 from channels_app.models import Channel, Inbox
+from conversations.csat import csat_answer_from_inbound, csat_schedule_on_resolve
 from conversations.models import (
     ACTIVE_STATUSES,
     Attachment,
@@ -176,6 +177,7 @@ def _status_change(
             conversation=conversation, name=EventName.RESOLUTION, occurred_at=at,
             value_seconds=(at - conversation.created_at).total_seconds(),
         )
+        csat_schedule_on_resolve(conversation)
     if reopening:
         analytics_event_record(conversation=conversation, name=EventName.REOPEN, occurred_at=at, data={"reason": reason})
         _emit_conversation("conversation.reopened", conversation, customer_id=conversation.customer_id)
@@ -411,6 +413,10 @@ def message_record_inbound(*, tenant: Tenant, inbox: Inbox | None, message: Inbo
             return InboundResult(duplicate, duplicate.conversation, False, "duplicate")
 
         at = timezone.now()
+        # A digit replying to a satisfaction survey is stored on the surveyed conversation, which stays resolved.
+        csat_answer = csat_answer_from_inbound(tenant=tenant, customer=customer, inbox=inbox, message=message, at=at)
+        if csat_answer is not None:
+            return csat_answer
         conversation, continuity = _conversation_for_inbound(
             tenant=tenant, customer=customer, message=message, inbox=inbox, at=at
         )
