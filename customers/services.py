@@ -109,6 +109,11 @@ def customer_resolve_identity(
     return customer, True
 
 
+def customer_is_verified(*, tenant: Tenant, customer: Customer) -> bool:
+    """The customer holds a proven identity (a site's signed user id): unproven claims never merge into it."""
+    return Identity.objects.for_tenant(tenant).filter(customer_id=customer.pk, verified_at__isnull=False).exists()
+
+
 def customer_add_identity(*, tenant: Tenant, customer: Customer, kind: str, value: str) -> Identity:
     if customer.tenant_id != tenant.pk:
         raise ValidationError("That customer belongs to another tenant.")
