@@ -207,7 +207,7 @@
   var launcher = h("button", {
     type: "button", className: "odc-launcher", "aria-label": "Open chat", "aria-expanded": "false",
     "aria-controls": "odc-panel", onclick: function () { if (state.isOpen) close(); else open(); },
-  }, [icon(ICON_CHAT), badge]);
+  }, [icon(ICON_CHAT), icon(ICON_CLOSE), badge]);
 
   var titleEl = h("h2", { className: "odc-title", id: "odc-title" });
   var statusEl = h("p", { className: "odc-status" });
@@ -528,14 +528,14 @@
   function sendCsat(message) {
     var survey = message._csat;
     var url = safeUrl(message.csat.url);
-    // The visitor token goes only to Omnidesk itself.
     if (!url || new URL(url).origin !== BASE_ORIGIN) { survey.error = "This survey can't be answered here."; renderMessage(message); return; }
     survey.sending = true;
     survey.error = "";
     renderMessage(message);
     var body = { score: survey.score };
     if (survey.comment.trim()) body.comment = survey.comment.trim();
-    api("POST", url, body).then(function () {
+    // The survey's URL carries its own token; the visitor token is not needed there.
+    api("POST", url, body, { anonymous: true }).then(function () {
       message.csat = Object.assign({}, message.csat, { score: survey.score });
       survey.sending = false;
       renderMessage(message);
@@ -675,7 +675,7 @@
       },
     }, [
       h("p", { className: "odc-form-intro", text: intro }),
-      h("p", { className: "odc-form-note", text: "We'll reply by e-mail." }),
+      h("p", { className: "odc-form-note", text: "Nobody is online to chat; the reply comes by e-mail to the address you give." }),
       field("name", "Name", false, known("name")),
       field("email", "E-mail", true, known("email")),
       field("body", "Message", true, "", true),
