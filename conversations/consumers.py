@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 
 from channels.db import database_sync_to_async
@@ -13,6 +14,8 @@ from customers.selectors import membership_current, memberships_of_user
 NOT_SIGNED_IN = 4401
 NO_SEAT = 4403
 VIEWER_STATES = {"viewing", "typing", "left"}
+# How long a web-chat visitor shows as typing after their last keystroke ping.
+VISITOR_TYPING_SECONDS = 5
 
 
 def _member_and_groups(user, wanted_tenant_id):
@@ -56,6 +59,9 @@ class WorkspaceConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "hello", "tenant_id": self.membership.tenant_id})
 
     async def disconnect(self, code) -> None:
+        timer = getattr(self, "_visitor_typing_timer", None)
+        if timer is not None:
+            timer.cancel()
         if getattr(self, "membership", None) is not None:
             await self._leave_viewing()
         for group in getattr(self, "live_groups", ()):
@@ -109,6 +115,21 @@ class WorkspaceConsumer(AsyncJsonWebsocketConsumer):
     async def viewer_changed(self, message) -> None:
         if message["event"]["user_id"] != self.membership.user_id:
             await self.send_json(message["event"])
+
+    async def chat_visitor_typing(self, message) -> None:
+        """A web-chat visitor is typing in the conversation this tab has open: shown like a typing viewer,
+        and taken back after a few quiet seconds (visitors never send "left")."""
+        event = message["event"]
+        await self.send_json(event)
+        timer = getattr(self, "_visitor_typing_timer", None)
+        if timer is not None:
+            timer.cancel()
+
+        async def stopped() -> None:
+            await asyncio.sleep(VISITOR_TYPING_SECONDS)
+            await self.send_json({**event, "state": "left"})
+
+        self._visitor_typing_timer = asyncio.ensure_future(stopped())
 
     async def domain_event(self, message) -> None:
         delivery_id = message.get("delivery_id")

@@ -89,3 +89,7 @@ def publish_to_workspaces(event: DomainEvent) -> None:
 async def _group_send_all(layer, groups: list[str], message: dict) -> None:
     for group in groups:
         await layer.group_send(group, message)
+
+
+# Web-chat visitors hear presence changes too (their handler subscribes on import).
+from channels_app.adapters.web_chat import live as _web_chat_live  # noqa: E402,F401

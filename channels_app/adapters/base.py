@@ -164,6 +164,7 @@ ADAPTERS: dict[str, str] = {
     "voice": "channels_app.adapters.twilio_voice.adapter.TwilioVoiceAdapter",
     "email": "channels_app.adapters.email.adapter.EmailAdapter",
     "api": "channels_app.adapters.api.adapter.ApiAdapter",
+    "chat": "channels_app.adapters.web_chat.adapter.WebChatAdapter",
 }
 
 
