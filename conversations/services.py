@@ -17,7 +17,15 @@ from django.utils import timezone
 from django.utils.text import get_valid_filename
 
 from analytics.models import EventName
-from analytics.services import analytics_event_build, analytics_event_record
+from analytics.services import (
+    analytics_assignment_record,
+    analytics_assignments_build,
+    analytics_conversation_opened,
+    analytics_event_record,
+    analytics_events_save,
+    analytics_reopen_record,
+    analytics_resolution_record,
+)
 from channels_app.models import Channel, Inbox
 from conversations.csat import csat_answer_from_inbound, csat_schedule_on_resolve
 from conversations.models import (
@@ -143,6 +151,7 @@ def conversation_open(
         created_at=at,
         updated_at=at,
     )
+    analytics_conversation_opened(conversation=conversation, at=at)
     _emit_conversation("conversation.opened", conversation, customer_id=customer.pk, channel=channel)
     return conversation
 
@@ -173,13 +182,10 @@ def _status_change(
         event="status_changed", actor=actor, data=data, at=at,
     )
     if new_status == Status.RESOLVED:
-        analytics_event_record(
-            conversation=conversation, name=EventName.RESOLUTION, occurred_at=at,
-            value_seconds=(at - conversation.created_at).total_seconds(),
-        )
+        analytics_resolution_record(conversation=conversation, at=at)
         csat_schedule_on_resolve(conversation)
     if reopening:
-        analytics_event_record(conversation=conversation, name=EventName.REOPEN, occurred_at=at, data={"reason": reason})
+        analytics_reopen_record(conversation=conversation, at=at, reason=reason)
         _emit_conversation("conversation.reopened", conversation, customer_id=conversation.customer_id)
     _emit_conversation("conversation.status_changed", conversation, old_status=old_status, new_status=new_status)
 
@@ -244,7 +250,9 @@ def conversation_assign_locked(
         tenant=tenant, customer=conversation.customer, conversation=conversation, event="assigned",
         actor=actor, data=data, at=at,
     )
-    analytics_event_record(conversation=conversation, name=EventName.ASSIGNMENT, occurred_at=at, agent_id=new_assignee_id)
+    analytics_assignment_record(
+        conversation=conversation, at=at, previous_agent_id=data["from_assignee_id"], agent_id=new_assignee_id
+    )
     _emit_conversation("conversation.assigned", conversation, assignee_id=new_assignee_id, team_id=new_team_id)
     return conversation
 
@@ -260,10 +268,8 @@ def _assigned_data(conversation: Conversation, assignee_id: int | None, team_id:
 def conversations_assign_bulk(*, tenant: Tenant, assignments: list[tuple[Conversation, int]]) -> None:
     """conversation_assign_locked for many conversations at once (the routing engine's batches): the
     caller holds every row lock; a handful of statements instead of four per conversation."""
-    from analytics.models import AnalyticsEvent
-
     at = timezone.now()
-    changed, entries, events = [], [], []
+    changed, entries, assigned = [], [], []
     for conversation, assignee_id in assignments:
         if conversation.assignee_id == assignee_id:
             continue
@@ -275,14 +281,12 @@ def conversations_assign_bulk(*, tenant: Tenant, assignments: list[tuple[Convers
             tenant=tenant, customer_id=conversation.customer_id, conversation=conversation, kind=EntryKind.EVENT,
             event="assigned", data=data, created_at=at, updated_at=at,
         ))
-        events.append(analytics_event_build(
-            conversation=conversation, name=EventName.ASSIGNMENT, occurred_at=at, agent_id=assignee_id
-        ))
+        assigned.append((conversation, data["from_assignee_id"], assignee_id))
     if not changed:
         return
     rows_update(Conversation, changed, ["assignee", "updated_at"])
     TimelineEntry.objects.bulk_create(entries)
-    AnalyticsEvent.objects.bulk_create(events)
+    analytics_events_save(analytics_assignments_build(assignments=assigned, at=at))
     for conversation in changed:
         _emit_conversation(
             "conversation.assigned", conversation, assignee_id=conversation.assignee_id, team_id=conversation.team_id
@@ -491,12 +495,12 @@ def _reply_bookkeeping(conversation: Conversation, entry: TimelineEntry, *, at: 
         conversation.first_response_at = at
         analytics_event_record(
             conversation=conversation, name=EventName.FIRST_RESPONSE, channel=channel, agent_id=author_id,
-            occurred_at=at, value_seconds=(at - conversation.created_at).total_seconds(),
+            inbox_id=entry.inbox_id, occurred_at=at, value_seconds=(at - conversation.created_at).total_seconds(),
         )
     if conversation.waiting_since is not None:
         analytics_event_record(
             conversation=conversation, name=EventName.REPLY, channel=channel, agent_id=author_id,
-            occurred_at=at, value_seconds=(at - conversation.waiting_since).total_seconds(),
+            inbox_id=entry.inbox_id, occurred_at=at, value_seconds=(at - conversation.waiting_since).total_seconds(),
         )
     conversation.waiting_since = None
     conversation.last_agent_message_at = at

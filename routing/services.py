@@ -22,6 +22,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from analytics.services import presence_span_record
 from channels_app.models import Channel
 from conversations.models import Conversation, EntryKind, Status, TimelineEntry
 from conversations.services import conversation_assign, conversation_assign_locked, timeline_add_event
@@ -313,6 +314,7 @@ def agent_set_presence(*, tenant: Tenant, membership: Membership, presence: str)
     profile.presence = presence
     profile.presence_changed_at = timezone.now()
     profile.save(update_fields=["presence", "presence_changed_at"])
+    presence_span_record(tenant=tenant, membership=membership, presence=presence, at=profile.presence_changed_at)
     emit_on_commit("agent.presence_changed", tenant_id=tenant.pk, membership_id=membership.pk, presence=presence)
     return profile
 
