@@ -41,7 +41,7 @@
     pollMs: 5000,
   };
   var socket = null;
-  var socketOpen = false;
+  var socketOpen = false;  // the server said hello: sends go over the socket and polling stops
   var socketFailures = 0;
   var reconnectTimer = null;
   var pollTimer = null;
@@ -794,20 +794,22 @@
     clearTimeout(reconnectTimer);
     host.setAttribute("data-connection", "connecting");
     try { socket = new WebSocket(wsUrl); } catch (e) { socket = null; scheduleReconnect(wsUrl); return; }
-    socket.onopen = function () {
-      opened = true;
-      socketOpen = true;
-      socketFailures = 0;
-      host.setAttribute("data-connection", "socket");
-      stopPolling();
-      clearInterval(pingTimer);
-      pingTimer = setInterval(function () { if (socketOpen) socket.send(JSON.stringify({ type: "ping" })); }, PING_EVERY_MS);
-      catchUp();
-      resendPending();
-    };
+    var current = socket;
+    // A socket counts once the server's hello arrives: some proxies accept the upgrade and then pass nothing.
     socket.onmessage = function (event) {
       var data;
       try { data = JSON.parse(event.data); } catch (e) { return; }
+      if (!opened && current === socket) {
+        opened = true;
+        socketOpen = true;
+        socketFailures = 0;
+        host.setAttribute("data-connection", "socket");
+        stopPolling();
+        clearInterval(pingTimer);
+        pingTimer = setInterval(function () { if (socketOpen) socket.send(JSON.stringify({ type: "ping" })); }, PING_EVERY_MS);
+        catchUp();
+        resendPending();
+      }
       onServerEvent(data);
     };
     socket.onclose = function (event) {
