@@ -32,9 +32,12 @@ urlpatterns = [
         name="password_reset_complete",
     ),
     path("switch-tenant/", tenant_switch, name="tenant_switch"),
+    path("app/chat/", include("channels_app.adapters.web_chat.agent_urls")),
     path("app/", include("conversations.urls")),
     path("hooks/", include("channels_app.urls")),
     path("widget/", include("channels_app.adapters.web_chat.widget_urls")),
+    # The web-chat widget's endpoints (channels_app/adapters/web_chat/PROTOCOL.md).
+    path("chat/", include("channels_app.adapters.web_chat.urls")),
     path("api/v1/", include(("omnidesk.api_urls", "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
