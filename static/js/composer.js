@@ -117,3 +117,31 @@
     }
   }, true);
 })();
+
+// Web chat: while the agent writes a chat reply, the visitor sees "typing" (one ping every 3 s at most).
+// Only the reply box with "chat" chosen counts: an internal note must never show as typing to the customer.
+(function () {
+  "use strict";
+
+  var TYPING_PING_MS = 3000;
+  var lastPing = 0;
+
+  function csrfToken(form) {
+    var field = form && form.querySelector("input[name=csrfmiddlewaretoken]");
+    return field ? field.value : "";
+  }
+
+  document.addEventListener("input", function (e) {
+    var box = e.target;
+    if (box.id !== "id_reply_body" || !box.form) return;
+    var channel = box.form.querySelector("input[name=channel]:checked");
+    var pane = box.closest("[data-number]");
+    if (!channel || channel.value !== "chat" || !pane) return;
+    var now = Date.now();
+    if (now - lastPing < TYPING_PING_MS) return;
+    lastPing = now;
+    fetch("/app/chat/conversations/" + pane.dataset.number + "/typing/", {
+      method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrfToken(box.form) },
+    }).catch(function () { /* typing is a courtesy; a lost ping changes nothing */ });
+  });
+})();
