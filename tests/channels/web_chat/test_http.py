@@ -481,3 +481,37 @@ def test_an_email_known_in_another_tenant_joins_nothing_there(client, chat_inbox
     mine = Identity.objects.get(tenant=chat_inbox.tenant, kind=IdentityKind.EMAIL)
     assert mine.customer_id != foreign.entry.customer_id
     assert Conversation.objects.get(pk=foreign.conversation.pk).status == Status.OPEN
+
+
+# --- the workspace's typing ping ------------------------------------------------------------------
+
+
+def test_an_agent_writing_a_chat_reply_shows_as_typing_when_the_visitor_polls(client, chat_inbox, agent):
+    from django.test import Client
+
+    token = start(client, chat_inbox)["visitor_token"]
+    say(client, chat_inbox, token, "Hello")
+    conversation = Conversation.objects.get()
+    workspace = Client()
+    workspace.force_login(agent)
+
+    response = workspace.post(f"/app/chat/conversations/{conversation.number}/typing/")
+
+    assert response.status_code == 204
+    polled = get(client, chat_inbox, "messages", token=token).json()
+    assert polled["agent_typing"] == {"name": agent.membership.name}
+
+
+def test_another_tenants_agent_cannot_send_typing_to_a_visitor(client, chat_inbox, outsider):
+    from django.test import Client
+
+    token = start(client, chat_inbox)["visitor_token"]
+    say(client, chat_inbox, token, "Hello")
+    conversation = Conversation.objects.get()
+    stranger = Client()
+    stranger.force_login(outsider)
+
+    response = stranger.post(f"/app/chat/conversations/{conversation.number}/typing/")
+
+    assert response.status_code == 404
+    assert get(client, chat_inbox, "messages", token=token).json()["agent_typing"] is None
