@@ -35,6 +35,8 @@ urlpatterns = [
     path("app/chat/", include("channels_app.adapters.web_chat.agent_urls")),
     path("app/", include("conversations.urls")),
     path("hooks/", include("channels_app.urls")),
+    # Satisfaction surveys' public pages (the token in the link is the credential).
+    path("csat/", include("conversations.csat_urls")),
     path("widget/", include("channels_app.adapters.web_chat.widget_urls")),
     # The web-chat widget's endpoints (channels_app/adapters/web_chat/PROTOCOL.md).
     path("chat/", include("channels_app.adapters.web_chat.urls")),
