@@ -54,6 +54,14 @@ class InboxAdminForm(TenantConsistencyForm):
                 widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
                 help_text=f"Stored: {mask(stored[name])}. Leave blank to keep it." if name in stored else "Not set.",
             )
+        from conversations.csat import csat_enabled
+
+        self.fields["csat_enabled"] = forms.BooleanField(
+            required=False, label="Send satisfaction surveys",
+            initial=csat_enabled(self.instance) if self.instance.pk else True,
+            help_text="When a conversation is resolved, ask the customer for a 1–5 rating on this inbox "
+            "(SMS, WhatsApp, e-mail and web chat; voice and API inboxes never send surveys).",
+        )
 
     def save(self, commit=True):
         inbox = super().save(commit=False)
@@ -66,6 +74,10 @@ class InboxAdminForm(TenantConsistencyForm):
             updates[name] = ""
         if updates:
             inbox.set_secrets(**updates)
+        if "csat_enabled" in self.cleaned_data:
+            from conversations.csat import csat_set_enabled
+
+            csat_set_enabled(inbox, self.cleaned_data["csat_enabled"])
         if commit:
             inbox.save()
         return inbox
