@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 
 from conversations import views
 from customers import views as customer_views
@@ -30,4 +30,6 @@ urlpatterns = [
     path("profile/tokens/<int:token_id>/revoke/", customer_views.profile_token_revoke, name="profile_token_revoke"),
     path("customers/<int:customer_id>/identities/", customer_views.customer_identity_add, name="customer_identity_add"),
     path("customers/<int:customer_id>/merge/", customer_views.customer_merge_view, name="customer_merge"),
+    # Click-to-call, the SMS follow-up after a call and softphone tokens (workspace:voice:…).
+    path("voice/", include("channels_app.adapters.twilio_voice.agent_urls")),
 ]

@@ -1,9 +1,10 @@
-"""Fetching MMS and WhatsApp media from Twilio (with the inbox's credentials) into attachments."""
+"""Fetching files Twilio holds (MMS and WhatsApp media, call recordings) with the inbox's credentials."""
 
 from __future__ import annotations
 
 import logging
 import mimetypes
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
@@ -12,6 +13,7 @@ from django.db import transaction
 
 from channels_app.adapters.base import AdapterError
 from channels_app.adapters.twilio_common.client import twilio_credentials, twilio_timeout, twilio_url
+from channels_app.models import Inbox
 from conversations.models import Attachment, TimelineEntry
 from conversations.services import attachment_store, note_add
 
@@ -25,19 +27,38 @@ class MediaTransientError(Exception):
     """Twilio could not serve the file now; try again later."""
 
 
-def _max_bytes() -> int:
+@dataclass(frozen=True)
+class TwilioFile:
+    """A file fetched from Twilio; `content` is None when it was over `max_bytes` (and not kept)."""
+
+    content: bytes | None
+    content_type: str
+    max_bytes: int
+
+
+class NotTwilioUrl(Exception):
+    """The URL is not Twilio's: the inbox's credentials are never sent there."""
+
+
+def max_media_bytes() -> int:
     return int(getattr(settings, "TWILIO_MEDIA_MAX_BYTES", DEFAULT_MAX_BYTES))
 
 
-def _is_twilio_url(url: str) -> bool:
+def is_twilio_url(url: str) -> bool:
     # The credentials go only to Twilio, whatever a payload says.
     parts = urlsplit(url)
     host = parts.hostname or ""
     return parts.scheme == "https" and (host == "twilio.com" or host.endswith(".twilio.com"))
 
 
-def _download(url: str, auth: tuple[str, str], limit: int) -> tuple[bytes | None, str]:
-    """The file's bytes and content type; None bytes when it is over the limit."""
+def twilio_file_fetch(*, url: str, inbox: Inbox) -> TwilioFile:
+    """Download a file Twilio holds (MMS/WhatsApp media, call recordings) with the inbox's credentials.
+
+    Raises NotTwilioUrl before any request, MediaTransientError when trying later may work, and a permanent
+    AdapterError otherwise (bad credentials, 4xx)."""
+    if not is_twilio_url(url):
+        raise NotTwilioUrl(f"{url} is not a Twilio URL")
+    auth, limit = twilio_credentials(inbox), max_media_bytes()
     try:
         with requests.get(twilio_url(url), auth=auth, timeout=twilio_timeout(), stream=True) as response:
             if response.status_code == 429 or response.status_code >= 500:
@@ -46,14 +67,14 @@ def _download(url: str, auth: tuple[str, str], limit: int) -> tuple[bytes | None
                 raise AdapterError(f"Twilio answered {response.status_code} for {url}", permanent=True)
             content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
             if int(response.headers.get("Content-Length") or 0) > limit:
-                return None, content_type
+                return TwilioFile(None, content_type, limit)
             chunks, size = [], 0
             for chunk in response.iter_content(64 * 1024):
                 size += len(chunk)
                 if size > limit:
-                    return None, content_type
+                    return TwilioFile(None, content_type, limit)
                 chunks.append(chunk)
-            return b"".join(chunks), content_type
+            return TwilioFile(b"".join(chunks), content_type, limit)
     except requests.RequestException as exc:
         raise MediaTransientError(f"Could not fetch {url}: {exc}") from exc
 
@@ -83,28 +104,28 @@ def twilio_media_fetch(*, tenant_id: int, entry_id: int, index: int) -> None:
     url = media[index]["url"]
     if Attachment.objects.for_tenant(tenant_id).filter(entry=entry, source_url=url).exists():
         return
-    if not _is_twilio_url(url):
+    try:
+        fetched = twilio_file_fetch(url=url, inbox=entry.inbox)
+    except NotTwilioUrl:
         logger.warning("Refusing to fetch media from %s: not a Twilio URL", url)
         _mark(entry, index, outcome="refused")
         return
-    limit = _max_bytes()
-    try:
-        content, content_type = _download(url, twilio_credentials(entry.inbox), limit)
     except AdapterError as exc:
         logger.warning("Media %s of entry %s not stored: %s", url, entry.pk, exc)
         if _mark(entry, index, outcome="failed") and entry.conversation is not None:
             note_add(tenant=entry.tenant, conversation=entry.conversation, author=None,
                      body=f"A file the customer sent could not be fetched from Twilio ({exc}).")
         return
-    if content is None:
+    limit = fetched.max_bytes
+    if fetched.content is None:
         logger.warning("Media %s of entry %s is over %s bytes; not stored", url, entry.pk, limit)
         if _mark(entry, index, outcome="too_large") and entry.conversation is not None:
             note_add(tenant=entry.tenant, conversation=entry.conversation, author=None,
                      body=f"The customer sent a file larger than {limit // (1024 * 1024)} MB; it was not stored. "
                      "Ask them to send it another way.")
         return
-    content_type = content_type or media[index].get("content_type", "")
+    content_type = fetched.content_type or media[index].get("content_type", "")
     extension = mimetypes.guess_extension(content_type) or ""
     filename = f"{urlsplit(url).path.rstrip('/').rsplit('/', 1)[-1] or 'media'}{extension}"
-    attachment_store(tenant=entry.tenant, entry=entry, filename=filename, content=content,
+    attachment_store(tenant=entry.tenant, entry=entry, filename=filename, content=fetched.content,
                      content_type=content_type, source_url=url)

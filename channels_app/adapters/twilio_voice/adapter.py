@@ -22,6 +22,7 @@ class TwilioVoiceAdapter(TwilioAdapter):
     setting_names = (
         "account_sid", "api_key_sid", "twiml_app_sid", "team_id", "calendar_id", "greeting", "out_of_hours_greeting", "voicemail_prompt",
         "offer_timeout", "max_wait", "voicemail_max_length", "language",
+        "record_calls",
     )
     max_body_length = None
     sends_text = False  # the composer offers SMS/WhatsApp for the same number instead

@@ -14,9 +14,10 @@ from django.db.models import F
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
+from analytics.models import EventName
+from analytics.services import analytics_event_record
 from channels_app.adapters.base import AdapterError
-from channels_app.adapters.twilio_common.client import twilio_credentials
-from channels_app.adapters.twilio_common.media import _download, _is_twilio_url, _max_bytes
+from channels_app.adapters.twilio_common.media import NotTwilioUrl, twilio_file_fetch
 from channels_app.models import Channel, Inbox
 from conversations.models import Attachment, Conversation, EntryKind, TimelineEntry
 from conversations.services import (
@@ -64,6 +65,8 @@ class VoiceConfig:
     max_wait: int
     voicemail_max_length: int
     language: str
+    # Agents' outbound calls are recorded only when an admin turns this on (callers must be told).
+    record_calls: bool = False
 
 
 def _bounded(value: Any, default: int, low: int, high: int) -> int:
@@ -88,6 +91,7 @@ def voice_config(inbox: Inbox) -> VoiceConfig:
         max_wait=_bounded(inbox.setting("max_wait"), DEFAULT_MAX_WAIT, 10, 1800),
         voicemail_max_length=_bounded(inbox.setting("voicemail_max_length"), DEFAULT_VOICEMAIL_LENGTH, 10, 600),
         language=text("language", "en-US")[:16],
+        record_calls=inbox.setting("record_calls") in (True, "true", "1", "yes", "on"),
     )
 
 
@@ -201,15 +205,41 @@ def call_update_status(*, entry: TimelineEntry, status: str, duration: int | Non
     if duration is not None and data.get("duration") is None and status in FINAL_STATUSES:
         data["duration"] = duration
     _changed(entry)
-    if data.get("status") in FINAL_STATUSES and not data.get("answered_at"):
+    # A customer who did not pick up an agent's call did not call us: nothing to call back.
+    if data.get("status") in FINAL_STATUSES and not data.get("answered_at") and data.get("direction") != "outbound":
         _call_back(entry, reason="voicemail" if data.get("voicemail") else "missed", at=at)
+    return entry
+
+
+@transaction.atomic
+def call_mark_failed(*, entry: TimelineEntry, reason: str, code: str = "") -> TimelineEntry:
+    """Twilio did not place the call: the entry ends as failed, with the reason the agent was shown."""
+    entry = _locked(entry)
+    entry.data["status"] = "failed"
+    entry.data["ended_at"] = timezone.now().isoformat()
+    entry.error_code = code[:32]
+    entry.failure_reason = reason[:500]
+    entry.save(update_fields=["error_code", "failure_reason"])
+    _changed(entry)
+    return entry
+
+
+@transaction.atomic
+def call_agent_reached(*, entry: TimelineEntry) -> TimelineEntry:
+    """The agent answered their leg of an outbound call; the customer is being rung now."""
+    entry = _locked(entry)
+    if not entry.data.get("agent_answered_at"):
+        entry.data["agent_answered_at"] = timezone.now().isoformat()
+        if STATUS_RANK.get(entry.data.get("status", ""), -1) < STATUS_RANK["ringing"]:
+            entry.data["status"] = "ringing"
+        _changed(entry)
     return entry
 
 
 @transaction.atomic
 def call_answered(*, entry: TimelineEntry, membership_id: int | None, talk_seconds: int | None,
                   at: datetime | None = None) -> TimelineEntry:
-    """An agent took the call (the Dial leg answered): who and when."""
+    """The call was taken (the Dial leg answered): who, when, and its talk time, reported once to analytics."""
     at = at or timezone.now()
     entry = _locked(entry)
     if not entry.data.get("answered_at"):
@@ -225,7 +255,25 @@ def call_answered(*, entry: TimelineEntry, membership_id: int | None, talk_secon
         if STATUS_RANK.get(entry.data.get("status", ""), -1) < STATUS_RANK["in-progress"]:
             entry.data["status"] = "in-progress"
         _changed(entry)
+    if talk_seconds and not entry.data.get("talk_seconds"):
+        entry.data["talk_seconds"] = talk_seconds
+        _changed(entry)
+    _call_handled(entry, at=at)
     return entry
+
+
+def _call_handled(entry: TimelineEntry, *, at: datetime) -> None:
+    """One CALL_HANDLED analytics event per call with talk time (the flag, under the entry's lock, makes a
+    repeated callback a no-op)."""
+    if not entry.data.get("talk_seconds") or entry.data.get("handled_recorded") or entry.conversation is None:
+        return
+    entry.data["handled_recorded"] = True
+    entry.save(update_fields=["data"])
+    analytics_event_record(
+        conversation=entry.conversation, name=EventName.CALL_HANDLED, channel=Channel.VOICE,
+        agent_id=entry.author_id, inbox_id=entry.inbox_id, value_seconds=float(entry.data["talk_seconds"]),
+        occurred_at=at, data={"call_entry_id": entry.pk, "direction": entry.direction},
+    )
 
 
 @transaction.atomic
@@ -302,25 +350,25 @@ def call_recording_fetch(*, tenant_id: int, entry_id: int) -> Attachment | None:
     existing = Attachment.objects.for_tenant(tenant_id).filter(entry=entry, source_url=url).first()
     if existing is not None:
         return existing
-    if not _is_twilio_url(url):
+    try:
+        fetched = twilio_file_fetch(url=url, inbox=entry.inbox)
+    except NotTwilioUrl:
         logger.warning("Refusing to fetch a recording from %s: not a Twilio URL", url)
         return None
-    try:
-        content, content_type = _download(url, twilio_credentials(entry.inbox), _max_bytes())
     except AdapterError as exc:
         logger.warning("Recording of call entry %s not stored: %s", entry.pk, exc)
         if entry.conversation is not None:
             note_add(tenant=entry.tenant, conversation=entry.conversation, author=None,
                      body=f"The call recording could not be fetched from Twilio ({exc}).")
         return None
-    if content is None:
+    if fetched.content is None:
         logger.warning("Recording of call entry %s is over the size limit; not stored", entry.pk)
         return None
-    content_type = content_type or "audio/mpeg"
+    content_type = fetched.content_type or "audio/mpeg"
     extension = mimetypes.guess_extension(content_type) or ".mp3"
     return attachment_store(
         tenant=entry.tenant, entry=entry, filename=f"{recording.get('sid') or 'recording'}{extension}",
-        content=content, content_type=content_type, source_url=url,
+        content=fetched.content, content_type=content_type, source_url=url,
     )
 
 

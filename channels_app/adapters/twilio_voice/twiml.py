@@ -12,6 +12,9 @@ from channels_app.adapters.twilio_voice.services import VoiceConfig
 from channels_app.models import Inbox
 from routing.models import AgentProfile
 
+# How long the customer's phone rings before the agent hears "did not answer" (Twilio's own default).
+CUSTOMER_RING_SECONDS = 30
+
 
 def hook_url(inbox: Inbox, name: str, **params: str) -> str:
     """A public URL of one of this inbox's voice routes; Twilio signs it with its query, so the query is trusted."""
@@ -60,5 +63,29 @@ def thanks(config: VoiceConfig) -> VoiceResponse:
 
 def hangup() -> VoiceResponse:
     response = VoiceResponse()
+    response.hangup()
+    return response
+
+
+def bridge(inbox: Inbox, config: VoiceConfig, *, entry_id: int, customer_number: str, record: bool) -> VoiceResponse:
+    """The agent answered an outbound call: dial the customer, showing the inbox's number as caller id."""
+    response = VoiceResponse()
+    _say(response, "Connecting your call.", config)
+    recording = {
+        "record": "record-from-answer-dual", "recording_status_callback": hook_url(inbox, "recording"),
+        "recording_status_callback_event": "completed",
+    } if record else {}
+    dial = response.dial(
+        action=hook_url(inbox, "outbound_dial", entry=str(entry_id)), caller_id=inbox.address,
+        timeout=CUSTOMER_RING_SECONDS, answer_on_bridge=True, **recording,
+    )
+    dial.number(customer_number)
+    return response
+
+
+def not_reached(config: VoiceConfig, status: str) -> VoiceResponse:
+    """Said to the agent when the customer's phone was busy or nobody answered."""
+    response = VoiceResponse()
+    _say(response, "The line is busy." if status == "busy" else "The customer did not answer.", config)
     response.hangup()
     return response

@@ -13,13 +13,12 @@ from functools import wraps
 
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.db import DatabaseError, DataError, InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 from twilio.twiml.voice_response import VoiceResponse
 
 from channels_app.adapters.base import MalformedInbound, SignatureError
-from channels_app.adapters.twilio_voice import services, softphone, twiml
+from channels_app.adapters.twilio_voice import outbound, services, twiml
 from channels_app.adapters.twilio_voice.adapter import TwilioVoiceAdapter
 from channels_app.inbound import InboundRejected, inbox_for_hook
 from channels_app.models import Channel, Inbox
@@ -224,20 +223,59 @@ def recording_callback(request: HttpRequest, inbox: Inbox, adapter: TwilioVoiceA
     return HttpResponse(status=204)
 
 
-@require_POST
-def softphone_token(request: HttpRequest, key: str) -> HttpResponse:
-    """A Voice access token for the signed-in agent (session and CSRF protected, unlike the Twilio hooks)."""
-    if not request.user.is_authenticated:
-        return JsonResponse({"detail": "Sign in first."}, status=401)
-    if request.membership is None:
-        return JsonResponse({"detail": "You have no seat in a tenant."}, status=403)
-    inbox = softphone.voice_inbox_for_member(tenant=request.tenant, key=key)
-    if inbox is None:
-        return JsonResponse({"detail": "Unknown inbox."}, status=404)
-    try:
-        issued = softphone.softphone_token_issue(inbox=inbox, membership=request.membership)
-    except softphone.SoftphoneUnavailable as exc:
-        return JsonResponse({"detail": str(exc)}, status=409)
-    response = JsonResponse({"token": issued.token, "identity": issued.identity, "expires_in": issued.expires_in})
-    response["Cache-Control"] = "no-store"
-    return response
+# --- outbound calls (click-to-call): the entry id is in the signed URL, the CallSid in the form ---------
+
+
+def _outbound_entry(request: HttpRequest, inbox: Inbox):
+    call_sid = _call_sid(request)
+    raw = request.GET.get("entry", "")
+    if not raw.isdigit() or len(raw) > 18:
+        raise MalformedInbound("The URL is missing its call entry.")
+    entry = outbound.outbound_call_entry(inbox=inbox, entry_id=int(raw))
+    if entry is None:
+        raise MalformedInbound("Unknown call.", status=404)
+    if entry.external_id is None and outbound.call_attach_sid(entry=entry, call_sid=call_sid):
+        entry.external_id = call_sid
+    elif entry.external_id != call_sid:
+        # Twilio's answer to Calls.create gave this entry another CallSid.
+        raise MalformedInbound("That call entry belongs to another call.", status=409)
+    return entry
+
+
+@voice_hook
+def outbound_answered(request: HttpRequest, inbox: Inbox, adapter: TwilioVoiceAdapter) -> HttpResponse:
+    """The agent picked up: bridge them to the customer's number stored on the call (never the request's)."""
+    _parent_call(request)
+    entry = _outbound_entry(request, inbox)
+    services.call_agent_reached(entry=entry)
+    config = services.voice_config(inbox)
+    return _twiml(twiml.bridge(inbox, config, entry_id=entry.pk, customer_number=entry.data.get("to", ""),
+                               record=config.record_calls))
+
+
+@voice_hook
+def outbound_dial_result(request: HttpRequest, inbox: Inbox, adapter: TwilioVoiceAdapter) -> HttpResponse:
+    """The customer's leg ended: answered (talk time), else busy, no answer or failed."""
+    entry = _outbound_entry(request, inbox)
+    dial_status = request.POST.get("DialCallStatus", "").strip().lower()
+    if dial_status in ANSWERED_DIAL_STATUSES:
+        services.call_answered(entry=entry, membership_id=entry.data.get("agent_membership_id"),
+                               talk_seconds=_int_field(request, "DialCallDuration"))
+        return _twiml(twiml.hangup())
+    if dial_status not in services.FINAL_STATUSES:
+        raise MalformedInbound("DialCallStatus is missing or unknown.")
+    services.call_update_status(entry=entry, status=dial_status)
+    return _twiml(twiml.not_reached(services.voice_config(inbox), dial_status))
+
+
+@voice_hook
+def outbound_status(request: HttpRequest, inbox: Inbox, adapter: TwilioVoiceAdapter) -> HttpResponse:
+    """Progress of the agent's leg, the call itself (initiated, ringing, in-progress, completed…), in any order."""
+    _parent_call(request)
+    status = request.POST.get("CallStatus", "").strip().lower()
+    if status not in services.STATUS_RANK:
+        raise MalformedInbound("CallStatus is missing or unknown.")
+    duration = _int_field(request, "CallDuration")
+    entry = _outbound_entry(request, inbox)
+    services.call_update_status(entry=entry, status=status, duration=duration)
+    return HttpResponse(status=204)

@@ -40,6 +40,10 @@ class FakeTwilio:
     def accepted(self) -> list[dict]:
         return [r for r in self.creates() if r["answered"] == 201]
 
+    def calls(self) -> list[dict]:
+        """Calls.create requests (outbound voice calls)."""
+        return [r for r in self.requests if r["method"] == "POST" and r["path"].endswith("/Calls.json")]
+
 
 def _handler(fake: FakeTwilio):
     class Handler(BaseHTTPRequestHandler):
@@ -75,6 +79,10 @@ def _handler(fake: FakeTwilio):
                 self._send(step[1], json.dumps(body).encode())
                 return
             record["answered"] = 201
+            if self.path.split("?")[0].endswith("/Calls.json"):
+                call = {"sid": "CA" + uuid.uuid4().hex, "status": "queued", "to": form.get("To"), "from": form.get("From")}
+                self._send(201, json.dumps(call).encode())
+                return
             sid = "SM" + uuid.uuid4().hex
             self._send(201, json.dumps({"sid": sid, "status": "queued", "to": form.get("To"), "body": form.get("Body")}).encode())
 
