@@ -6,6 +6,12 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from channels_app.adapters.base import ADAPTERS, get_adapter
+from channels_app.adapters.web_chat.admin_forms import (
+    ChatInboxFields,
+    chat_fieldsets,
+    embed_code_html,
+    identity_secret_new,
+)
 from channels_app.models import (
     DeliveryAttempt,
     Inbox,
@@ -33,7 +39,7 @@ def _all_secret_names() -> list[str]:
     return names
 
 
-class InboxAdminForm(TenantConsistencyForm):
+class InboxAdminForm(ChatInboxFields, TenantConsistencyForm):
     """Secrets are write-only: the form shows their last characters and keeps them when left blank."""
 
     clear_secrets = forms.CharField(
@@ -89,7 +95,34 @@ class InboxAdmin(TenantScopedAdmin):
     list_display = ("name", "tenant", "channel", "address", "is_active", "created_at")
     list_filter = ("channel", "is_active")
     search_fields = ("name", "address")
-    readonly_fields = ("key", "webhook_urls")
+    readonly_fields = ("key", "webhook_urls", "embed_code")
+    actions = ["regenerate_identity_secret"]
+
+    def get_fieldsets(self, request, obj=None):
+        return chat_fieldsets(super().get_fieldsets(request, obj), obj)
+
+    @admin.display(description="Embed code")
+    def embed_code(self, obj: Inbox) -> str:
+        return embed_code_html(obj)
+
+    def save_model(self, request, obj, form, change):
+        # A chat inbox gets its identity secret on first save; like webhook secrets it is shown only then.
+        secret = ""
+        if obj.channel == "chat" and not obj.get_secret("identity_secret"):
+            secret = identity_secret_new()
+            obj.set_secrets(identity_secret=secret)
+        super().save_model(request, obj, form, change)
+        if secret:
+            self.message_user(request, f"Identity secret of {obj.name} (shown only now; sites sign user ids with it): "
+                              f"{secret}", messages.WARNING)
+
+    @admin.action(description="Generate a new identity secret for the selected chat inboxes (shown once)")
+    def regenerate_identity_secret(self, request, queryset):
+        for inbox in queryset.filter(channel="chat"):
+            secret = identity_secret_new()
+            inbox.set_secrets(identity_secret=secret)
+            inbox.save(update_fields=["secrets_encrypted"])
+            self.message_user(request, f"New identity secret of {inbox.name} (shown only now): {secret}", messages.WARNING)
 
     @admin.display(description="Webhook URLs")
     def webhook_urls(self, obj: Inbox) -> str:
