@@ -688,17 +688,20 @@
   // Rebuilt only when the mode changes (or `force`), so a presence event never wipes what the visitor typed.
   function renderFooter(moveFocus, force) {
     var mode = refused ? "refused" : !state.agentsOnline && !hasConversation() ? "offline" : needsPrechat() ? "prechat" : "composer";
-    if (mode === footerMode && !force) return;
-    footerMode = mode;
-    footer.textContent = "";
-    if (mode === "offline") footer.appendChild(buildOffline());
-    else if (mode === "prechat") footer.appendChild(buildPrechat());
-    else if (mode === "composer") {
-      fileInput.setAttribute("accept", ((state.config && state.config.attachment_types) || []).join(","));
-      fileButton.hidden = !(state.config && state.config.max_attachment_bytes);
-      footer.appendChild(composer);
+    var hadFocus = footer.contains(root.activeElement);
+    if (mode !== footerMode || force) {
+      footerMode = mode;
+      footer.textContent = "";
+      if (mode === "offline") footer.appendChild(buildOffline());
+      else if (mode === "prechat") footer.appendChild(buildPrechat());
+      else if (mode === "composer") {
+        fileInput.setAttribute("accept", ((state.config && state.config.attachment_types) || []).join(","));
+        fileButton.hidden = !(state.config && state.config.max_attachment_bytes);
+        footer.appendChild(composer);
+      }
     }
-    if (moveFocus && state.isOpen) focusFirst();
+    // Focus follows the visitor's own step, or is rescued when the form it was in went away.
+    if (state.isOpen && (moveFocus || (hadFocus && !footer.contains(root.activeElement)))) focusFirst();
   }
 
   // A visitor already talking to us keeps the composer while agents step away; new ones get the offline form.
@@ -707,7 +710,7 @@
   }
 
   function focusFirst() {
-    var target = footer.querySelector("input, textarea, button") || closeButton;
+    var target = footer.querySelector(".odc-input") || footer.querySelector("input, textarea, button") || closeButton;
     target.focus();
   }
 
