@@ -37,6 +37,19 @@ class WebChatAdapter(ChannelAdapter):
         super().check_can_send(conversation=conversation, inbox=inbox, recipient=recipient, body=body, data=data)
         if not inbox.is_active:
             raise SendRefused(f"The chat inbox {inbox.name!r} is switched off; reply by e-mail or SMS instead.")
+        from conversations.models import Direction, EntryKind, TimelineEntry
+
+        last_inbound = (
+            TimelineEntry.objects.for_tenant(conversation.tenant_id)
+            .filter(conversation=conversation, kind=EntryKind.MESSAGE, channel=Channel.CHAT, direction=Direction.INBOUND)
+            .order_by("-created_at", "-id").values_list("data", flat=True).first()
+        )
+        if isinstance(last_inbound, dict) and last_inbound.get("offline"):
+            address = last_inbound.get("reply_to") or "their e-mail address"
+            raise SendRefused(
+                f"The visitor left this as an offline message and was told the answer comes by e-mail; "
+                f"reply by e-mail to {address}."
+            )
 
     def send(self, entry: TimelineEntry, inbox: Inbox, recipient: str) -> str:
         from channels_app.adapters.web_chat.live import visitor_push

@@ -515,3 +515,50 @@ def test_another_tenants_agent_cannot_send_typing_to_a_visitor(client, chat_inbo
 
     assert response.status_code == 404
     assert get(client, chat_inbox, "messages", token=token).json()["agent_typing"] is None
+
+
+def test_an_agent_reply_from_the_workspace_composer_reaches_the_visitor(client, chat_inbox, agent, celery_eager,
+                                                                         django_capture_on_commit_callbacks):
+    from django.test import Client
+
+    token = start(client, chat_inbox)["visitor_token"]
+    say(client, chat_inbox, token, "Hello")
+    conversation = Conversation.objects.get()
+    workspace = Client()
+    workspace.force_login(agent)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = workspace.post(f"/app/conversations/{conversation.number}/reply/",
+                                  {"channel": "chat", "body": "Hi, Ada here"})
+
+    assert response.status_code in (200, 302)
+    entry = TimelineEntry.objects.get(direction=Direction.OUTBOUND)
+    assert (entry.channel, entry.delivery_status, entry.external_id) == (Channel.CHAT, DeliveryStatus.SENT, f"chat-{entry.pk}")
+    polled = get(client, chat_inbox, "messages", token=token).json()["messages"]
+    assert [m["body"] for m in polled] == ["Hello", "Hi, Ada here"]
+
+
+def test_a_chat_reply_to_an_offline_message_is_refused_in_favour_of_email(client, chat_inbox, tenant, agent):
+    from channels_app.adapters.base import SendRefused
+
+    token = start(client, chat_inbox)["visitor_token"]
+    post(client, chat_inbox, "offline", {"email": "jane@example.org", "body": "Please write back"}, token=token)
+
+    with pytest.raises(SendRefused, match="reply by e-mail to jane@example.org"):
+        agent_reply(tenant, agent)
+    # Once the visitor chats again, chat replies are fine.
+    say(client, chat_inbox, token, "I'm back", "c-2")
+    assert agent_reply(tenant, agent).channel == Channel.CHAT
+
+
+def test_a_satisfaction_survey_carries_its_link_and_score(client, chat_inbox, tenant, agent):
+    token = start(client, chat_inbox)["visitor_token"]
+    say(client, chat_inbox, token, "Thanks, solved")
+    survey = agent_reply(tenant, agent, "How did we do?")
+    survey.data = {**survey.data, "csat": {"token": "tok-123", "score": None}}
+    survey.save()
+
+    message = get(client, chat_inbox, "messages", token=token).json()["messages"][-1]
+
+    assert message["csat"] == {"url": "http://testserver/csat/tok-123/", "score": None}
+    assert "csat" not in get(client, chat_inbox, "messages", token=token).json()["messages"][0]
