@@ -34,6 +34,7 @@ urlpatterns = [
     path("switch-tenant/", tenant_switch, name="tenant_switch"),
     path("app/chat/", include("channels_app.adapters.web_chat.agent_urls")),
     path("app/", include("conversations.urls")),
+    path("analytics/", include("analytics.urls")),
     path("hooks/", include("channels_app.urls")),
     # Satisfaction surveys' public pages (the token in the link is the credential).
     path("csat/", include("conversations.csat_urls")),
