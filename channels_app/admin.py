@@ -45,6 +45,12 @@ class InboxAdminForm(ChatInboxFields, TenantConsistencyForm):
     clear_secrets = forms.CharField(
         required=False, help_text="Names of secrets to remove, comma-separated.", label="Remove secrets"
     )
+    # Declared here (not in __init__) so admin's fieldsets show it; stored in Inbox.settings["csat"].
+    csat_enabled = forms.BooleanField(
+        required=False, label="Send satisfaction surveys",
+        help_text="When a conversation is resolved, ask the customer for a 1–5 rating on this inbox "
+        "(SMS, WhatsApp, e-mail and web chat; voice and API inboxes never send surveys).",
+    )
 
     class Meta:
         model = Inbox
@@ -62,12 +68,7 @@ class InboxAdminForm(ChatInboxFields, TenantConsistencyForm):
             )
         from conversations.csat import csat_enabled
 
-        self.fields["csat_enabled"] = forms.BooleanField(
-            required=False, label="Send satisfaction surveys",
-            initial=csat_enabled(self.instance) if self.instance.pk else True,
-            help_text="When a conversation is resolved, ask the customer for a 1–5 rating on this inbox "
-            "(SMS, WhatsApp, e-mail and web chat; voice and API inboxes never send surveys).",
-        )
+        self.fields["csat_enabled"].initial = csat_enabled(self.instance) if self.instance.pk else True
 
     def save(self, commit=True):
         inbox = super().save(commit=False)
