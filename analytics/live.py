@@ -1,4 +1,4 @@
-"""The live overview's reads: what is open right now, per channel, and who is working on what.
+"""The live overview's reads (and the reports' heatmap drill-down): what is open right now, per channel, and who is working on what.
 
 Current state only (conversations, their SLA clocks, agent profiles), never the analytics events or rollups.
 Each tile set is a handful of aggregate queries over the tenant's *open* conversations, which the
@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
+from django.db.models.functions import ExtractHour, ExtractIsoWeekDay
 from django.db.models.lookups import GreaterThan, LessThanOrEqual
 
 from channels_app.models import Channel
@@ -209,3 +211,13 @@ def agent_board(*, tenant: Tenant, visibility: Visibility) -> list[BoardAgent]:
             loads=channel_loads, conversations=listed.get(member.user_id, []), open_total=sum(mine.values()),
         ))
     return sorted(board, key=lambda agent: (PRESENCE_ORDER.get(agent.presence, 3), -agent.open_total, agent.name.lower()))
+
+
+def conversations_opened_at(
+    conversations: QuerySet[Conversation], *, zone: ZoneInfo, weekday: int, hour: int
+) -> QuerySet[Conversation]:
+    """Narrow to conversations opened on an ISO weekday (1 = Monday) at an hour of the tenant's clock
+    (the reports' heatmap cell behind a number)."""
+    return conversations.annotate(
+        opened_weekday=ExtractIsoWeekDay("created_at", tzinfo=zone), opened_hour=ExtractHour("created_at", tzinfo=zone)
+    ).filter(opened_weekday=weekday, opened_hour=hour)
