@@ -146,7 +146,10 @@ _ALL = ", ".join(KEY_COLUMNS + VALUE_COLUMNS)
 _UPSERT = f"""
 WITH {_FACTS}
 INSERT INTO {TABLE} AS r ({_ALL})
-SELECT {_ALL} FROM rows ORDER BY {_KEYS}
+SELECT {_KEYS}, count * %(sign)s, total * %(sign)s, business_total * %(sign)s,
+       CASE WHEN %(sign)s = 1 THEN hist ELSE analytics_hist_scale(hist, %(sign)s) END,
+       CASE WHEN %(sign)s = 1 THEN business_hist ELSE analytics_hist_scale(business_hist, %(sign)s) END
+FROM rows ORDER BY {_KEYS}
 ON CONFLICT ({_KEYS}) DO UPDATE SET
     count = r.count + EXCLUDED.count,
     total = r.total + EXCLUDED.total,
@@ -211,14 +214,20 @@ def _lock_shared(tenant_ids: list[int]) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", [ADVISORY_LOCK_CLASS, tenant_id])
 
 
-def rollups_apply(*, event_ids: list[int], tenant_ids: list[int]) -> None:
-    """Add freshly appended events to the rollups, inside the transaction that appended them."""
+def rollups_apply(*, event_ids: list[int], tenant_ids: list[int], sign: int = 1) -> None:
+    """Add freshly appended events to the rollups, inside the transaction that appended them
+    (sign=-1 takes them out again: an event about to be revised)."""
     if not event_ids:
         return
     with transaction.atomic():
         _lock_shared(tenant_ids)
         with connection.cursor() as cursor:
-            cursor.execute(_UPSERT.format(where="e.id = ANY(%(ids)s)", fact_where="true"), {"ids": list(event_ids)})
+            cursor.execute(
+                _UPSERT.format(where="e.id = ANY(%(ids)s)", fact_where="true"), {"ids": list(event_ids), "sign": sign}
+            )
+            if sign < 0:
+                # Rows whose every fact was taken out are gone, as a recomputation would not have them.
+                cursor.execute(f"DELETE FROM {TABLE} WHERE tenant_id = ANY(%s) AND count = 0", [sorted(set(tenant_ids))])  # noqa: S608 - fixed SQL
 
 
 def _range_params(tenant: Tenant, start: date, end: date) -> dict:
@@ -241,7 +250,7 @@ _RANGE_FACTS = "local_at::date BETWEEN %(start)s AND %(end)s"
 @transaction.atomic
 def rollups_rebuild(*, tenant: Tenant, start: date, end: date) -> int:
     """Recompute a tenant's rollup rows of the days start..end (tenant-local, inclusive); returns rows written."""
-    params = _range_params(tenant, start, end)
+    params = {**_range_params(tenant, start, end), "sign": 1}
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [ADVISORY_LOCK_CLASS, tenant.pk])
         cursor.execute(f"DELETE FROM {TABLE} WHERE tenant_id = %(tenant_id)s AND day BETWEEN %(start)s AND %(end)s", params)  # noqa: S608 - fixed SQL, values as params

@@ -132,6 +132,18 @@ def analytics_event_record(
     return analytics_events_save([event])[0]
 
 
+def analytics_event_revise(*, event: AnalyticsEvent, data: dict[str, Any]) -> AnalyticsEvent:
+    """Correct an event in place (a CSAT score changed by the customer): its old facts leave the rollups,
+    the new ones enter them, in one transaction. Events are otherwise append-only; use this, never save()."""
+    with transaction.atomic():
+        event = AnalyticsEvent.objects.for_tenant(event.tenant_id).select_for_update().get(pk=event.pk)
+        rollups_apply(event_ids=[event.pk], tenant_ids=[event.tenant_id], sign=-1)
+        event.data = data
+        event.save(update_fields=["data"])
+        rollups_apply(event_ids=[event.pk], tenant_ids=[event.tenant_id])
+    return event
+
+
 def _events_of(conversation: Conversation):
     return AnalyticsEvent.objects.for_tenant(conversation.tenant_id).filter(conversation_id=conversation.pk)
 
