@@ -9,7 +9,8 @@ import pytest
 
 from channels_app.models import Channel
 from conversations.models import EntryKind, TimelineEntry
-from customers.models import Role
+from conversations.services import InboundMessage, message_record_inbound
+from customers.models import IdentityKind, Role
 from routing.models import AgentProfile, Presence
 from tests.channels.twilio.conftest import (  # noqa: F401 - fixtures shared with the messaging tests
     ACCOUNT_SID,
@@ -24,6 +25,7 @@ from tests.conftest import seated_user
 BASE = "http://testserver"
 VOICE_NUMBER = "+15550100900"
 CALLER = "+12025550143"
+AGENT_PHONE = "+12025550999"
 
 
 def call_sid() -> str:
@@ -83,6 +85,21 @@ def online_agent(tenant, email: str, *, team=None, presence: str = Presence.ONLI
     if team is not None:
         team.members.add(user.membership)
     return profile
+
+
+def customer_texts(tenant, sender: str = CALLER, kind: str = IdentityKind.PHONE, channel: str = Channel.SMS):
+    """A customer writes in (no inbox needed); their conversation."""
+    return message_record_inbound(tenant=tenant, inbox=None, message=InboundMessage(
+        channel=channel, sender_kind=kind, sender_value=sender, body="Can someone call me?",
+    )).conversation
+
+
+def leg(entry, **fields) -> dict:
+    """A callback of an outbound call's own (agent) leg."""
+    form = {"CallSid": entry.external_id, "AccountSid": ACCOUNT_SID, "From": VOICE_NUMBER, "To": AGENT_PHONE,
+            "Direction": "outbound-api", "CallStatus": "in-progress"}
+    form.update(fields)
+    return form
 
 
 @pytest.fixture

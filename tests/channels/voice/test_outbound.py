@@ -12,22 +12,26 @@ from django.test import Client
 
 from channels_app.models import Channel
 from conversations.models import EntryKind, TimelineEntry
-from conversations.services import InboundMessage, conversation_assign, message_record_inbound
+from conversations.services import conversation_assign
 from customers.models import Identity, IdentityKind
 from tests.factories import InboxFactory
 
-from .conftest import ACCOUNT_SID, BASE, CALLER, VOICE_NUMBER, online_agent, post, twiml, voice_inbox
+from .conftest import (
+    ACCOUNT_SID,
+    AGENT_PHONE,
+    BASE,
+    CALLER,
+    VOICE_NUMBER,
+    customer_texts,
+    leg,
+    online_agent,
+    post,
+    sign,
+    twiml,
+    voice_inbox,
+)
 
 pytestmark = pytest.mark.django_db
-
-AGENT_PHONE = "+12025550999"
-
-
-def customer_texts(tenant, sender: str = CALLER, kind: str = IdentityKind.PHONE, channel: str = Channel.SMS):
-    return message_record_inbound(tenant=tenant, inbox=None, message=InboundMessage(
-        channel=channel, sender_kind=kind, sender_value=sender, body="Can someone call me?",
-    )).conversation
-
 
 def call_url(conversation) -> str:
     return f"/app/voice/conversations/{conversation.number}/call/"
@@ -44,13 +48,6 @@ def outbound_calls(tenant) -> list[TimelineEntry]:
 def hook_path(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.path}?{parts.query}"
-
-
-def leg(entry, **fields) -> dict:
-    form = {"CallSid": entry.external_id, "AccountSid": ACCOUNT_SID, "From": VOICE_NUMBER, "To": AGENT_PHONE,
-            "Direction": "outbound-api", "CallStatus": "in-progress"}
-    form.update(fields)
-    return form
 
 
 @pytest.fixture
@@ -328,7 +325,5 @@ def test_the_status_url_query_is_part_of_what_twilio_signs(client, placed):
     assert query == {"entry": [str(entry.pk)]}
     other_entry = f"{urlsplit(create['form']['StatusCallback']).path}?entry={entry.pk + 1}"
     form = leg(entry, CallStatus="ringing")
-    from .conftest import sign
-
     signature = sign(BASE + hook_path(create["form"]["StatusCallback"]), form)
     assert client.post(other_entry, data=form, HTTP_X_TWILIO_SIGNATURE=signature).status_code == 403
