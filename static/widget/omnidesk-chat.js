@@ -795,7 +795,7 @@
     if (!wsUrl || refused || socket) return;
     var opened = false;
     clearTimeout(reconnectTimer);
-    host.setAttribute("data-connection", "connecting");
+    if (!pollTimer) host.setAttribute("data-connection", "connecting");
     try { socket = new WebSocket(wsUrl); } catch (e) { socket = null; scheduleReconnect(wsUrl); return; }
     var current = socket;
     // A socket counts once the server's hello arrives: some proxies accept the upgrade and then pass nothing.

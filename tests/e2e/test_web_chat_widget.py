@@ -6,26 +6,35 @@ and embeds the widget with the one script tag; the agent answers from the worksp
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime, timedelta
+from datetime import time as clock_time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connections
 from playwright.sync_api import Browser, Page, expect
 
-from channels_app.models import Channel
-from conversations.models import Direction, TimelineEntry
+from channels_app.models import Channel, Inbox
+from conversations.models import CsatSurvey, Direction, TimelineEntry
 from customers.models import Customer, Identity, Role
-from routing.models import Presence
+from routing.models import BusinessCalendar, CalendarInterval, Presence
 from routing.services import agent_set_presence
 from tests.factories import InboxFactory, MembershipFactory, TenantFactory
 
 PASSWORD = "correct horse battery staple"
 LIVE = 20000  # ms a live update may take on a busy 2-core machine
 WIDGET = "omnidesk-chat"
+# A 1x1 PNG: what a phone's "attach photo" would send, only smaller.
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
 
 
 def in_thread(function, *args, **kwargs):
@@ -33,7 +42,10 @@ def in_thread(function, *args, **kwargs):
     result: dict = {}
 
     def run():
-        result["value"] = function(*args, **kwargs)
+        try:
+            result["value"] = function(*args, **kwargs)
+        finally:
+            connections.close_all()  # this thread's connection would keep the test database from being dropped
 
     worker = threading.Thread(target=run)
     worker.start()
@@ -73,12 +85,12 @@ class HostSite:
         self.origin = f"http://{host_name}:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def page_with_widget(self, path: str, script_url: str) -> str:
+    def page_with_widget(self, path: str, script_url: str, before: str = "") -> str:
         # Host CSS that would wreck an unprotected widget: the shadow root must keep it out.
         self.pages[path] = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Shop</title>
 <style>* {{ font-family: serif !important; }} div, button {{ display: none; }} p {{ color: red; }}</style></head>
-<body><h1>Corner Shop</h1><p>Our parcels usually arrive in two days.</p>
+<body><h1>Corner Shop</h1><p>Our parcels usually arrive in two days.</p>{before}
 <script src="{script_url}" async></script></body></html>"""
         return self.origin + path
 
@@ -140,8 +152,14 @@ def agent_reply(agent: Page, text: str) -> None:
     expect(agent.locator("#conversation-pane .timeline")).to_contain_text(text)
 
 
+@pytest.fixture
+def worker_knows_the_server(asgi_server, settings):
+    """The in-process Celery worker builds links (surveys, files) from PUBLIC_BASE_URL, as the server does."""
+    settings.PUBLIC_BASE_URL = asgi_server
+
+
 def test_a_visitor_chats_with_an_agent_from_the_shops_own_site(
-    asgi_server, browser: Browser, celery_worker_live, shop_site, screenshot
+    asgi_server, browser: Browser, celery_worker_live, worker_knows_the_server, shop_site, screenshot
 ):
     tenant, inbox, alex = in_thread(chat_setup, shop_site.origin)
     shop_url = shop_site.page_with_widget("/", f"{asgi_server}/widget/{inbox.key}.js")
@@ -287,21 +305,38 @@ def test_a_site_that_is_not_allowed_gets_no_working_chat(asgi_server, browser: B
     assert outcome == {"code": 4403, "received": []}
 
 
-def test_the_widget_polls_when_the_websocket_fails(asgi_server, browser: Browser, celery_worker_live, shop_site):
+def test_the_widget_polls_when_the_websocket_fails(
+    asgi_server, browser: Browser, celery_worker_live, worker_knows_the_server, shop_site
+):
     tenant, inbox, alex = in_thread(chat_setup, shop_site.origin)
-    in_thread(lambda: inbox.__class__.objects.filter(pk=inbox.pk).update(settings={
-        **inbox.settings, "prechat_enabled": False}))
+    in_thread(lambda: Inbox.objects.filter(pk=inbox.pk).update(settings={**inbox.settings, "prechat_enabled": False}))
     shop_url = shop_site.page_with_widget("/", f"{asgi_server}/widget/{inbox.key}.js")
     visitor = visitor_page(browser)
     # Every socket the widget opens is closed at once, as a proxy that drops websockets would.
     visitor.route_web_socket("**/ws/chat/**", lambda socket: socket.close(code=1011, reason="no websockets here"))
+
+    # The first send is lost on the way: the message says so and offers a retry, which goes through once.
+    lost = {"count": 0}
+
+    def lose_first_send(route):
+        if route.request.method == "POST" and lost["count"] == 0:
+            lost["count"] += 1
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    visitor.route("**/chat/*/messages", lose_first_send)
 
     visitor.goto(shop_url)
     visitor.locator(f"{WIDGET} .odc-launcher").click()
     composer = visitor.locator(f"{WIDGET} .odc-input")
     composer.fill("Is anyone there?")
     composer.press("Enter")
+    failed = visitor.locator(f"{WIDGET} .odc-mine.odc-failed")
+    expect(failed).to_contain_text("Not sent: Can't reach the chat right now.", timeout=LIVE)
+    failed.get_by_role("button", name="Retry").click()
     expect(visitor.locator(f"{WIDGET} .odc-mine.odc-sent")).to_have_count(1, timeout=LIVE)
+    expect(visitor.locator(f"{WIDGET} .odc-mine")).to_have_count(1)
     expect(visitor.locator(f"{WIDGET}[data-connection=polling]")).to_have_count(1, timeout=LIVE)
 
     stored = wait_for(lambda: chat_entries(tenant, Direction.INBOUND), what="the message on the timeline")
@@ -309,3 +344,103 @@ def test_the_widget_polls_when_the_websocket_fails(asgi_server, browser: Browser
     agent.goto(f"{asgi_server}/app/conversations/{stored[0].conversation.number}/")
     agent_reply(agent, "Yes, Alex here.")
     expect(visitor.locator(f"{WIDGET} .odc-theirs .odc-body")).to_have_text("Yes, Alex here.", timeout=LIVE)
+    assert [e.body for e in in_thread(chat_entries, tenant, Direction.INBOUND)] == ["Is anyone there?"]
+
+
+def test_typing_both_ways_a_photo_and_the_inline_rating(
+    asgi_server, browser: Browser, celery_worker_live, worker_knows_the_server, shop_site
+):
+    tenant, inbox, alex = in_thread(chat_setup, shop_site.origin)
+    # The shop knows its signed-in customer: no pre-chat form for her.
+    known = '<script>window.OmnideskChatSettings = {name: "Maria Visitor", email: "maria@example.org"};</script>'
+    shop_url = shop_site.page_with_widget("/", f"{asgi_server}/widget/{inbox.key}.js", before=known)
+    visitor = visitor_page(browser)
+    visitor.goto(shop_url)
+    visitor.locator(f"{WIDGET} .odc-launcher").click()
+    panel = visitor.locator(f"{WIDGET} .odc-panel")
+    expect(panel.locator(".odc-prechat")).to_have_count(0)
+    composer = panel.locator(".odc-input")
+    composer.fill("Hello, I have a question about a receipt")
+    composer.press("Enter")
+    expect(panel.locator(".odc-mine.odc-sent")).to_have_count(1, timeout=LIVE)
+    stored = wait_for(lambda: chat_entries(tenant, Direction.INBOUND), what="the message on the timeline")
+    assert stored[0].customer.name == "Maria Visitor"
+
+    agent = signed_in(browser, asgi_server, alex.user.email)
+    agent.goto(f"{asgi_server}/app/conversations/{stored[0].conversation.number}/")
+    expect(agent.locator("#conversation-pane .timeline")).to_contain_text("question about a receipt")
+    expect(agent.locator("body[data-live=connected]")).to_have_count(1, timeout=LIVE)
+    expect(visitor.locator(f"{WIDGET}[data-connection=socket]")).to_have_count(1, timeout=LIVE)
+
+    # Typing, both ways.
+    composer.press_sequentially("One more thing")
+    expect(agent.locator("#viewers")).to_contain_text("Maria Visitor is typing", timeout=LIVE)
+    agent.locator("#id_reply_body").press_sequentially("Sure, go ahead")
+    expect(panel.locator(".odc-typing")).to_have_text("Alex Agent is typing…", timeout=LIVE)
+    composer.fill("")
+
+    # A photo goes up by HTTP, shows as a thumbnail, and the agent sees it on the timeline.
+    panel.locator(".odc-file-input").set_input_files({"name": "receipt.png", "mimeType": "image/png", "buffer": PNG})
+    photo = panel.locator(".odc-mine.odc-sent .odc-thumb img")
+    expect(photo).to_be_visible(timeout=LIVE)
+    assert photo.evaluate("img => img.naturalWidth") == 1
+    expect(agent.locator("#conversation-pane .timeline")).to_contain_text("receipt.png", timeout=LIVE)
+
+    # Alex answers and resolves; the survey arrives in the widget and is answered there.
+    agent_reply(agent, "Sure, go ahead")
+    expect(panel.locator(".odc-theirs")).to_have_count(1, timeout=LIVE)
+    agent.keyboard.press("Escape")
+    agent.keyboard.press("e")
+    expect(agent.locator("#conversation-pane .conv-head .status")).to_have_text("Resolved")
+    survey = panel.locator(".odc-csat")
+    expect(survey).to_contain_text("How would you rate this conversation?", timeout=LIVE)
+    survey.get_by_role("button", name="4 out of 5").click()
+    expect(survey.get_by_role("button", name="4 out of 5")).to_have_attribute("aria-pressed", "true")
+    survey.get_by_label("Comment (optional)").fill("Quick and friendly")
+    survey.get_by_role("button", name="Send rating").click()
+    expect(survey).to_have_text("You rated us 4 out of 5. Thank you!")
+    answered = wait_for(lambda: CsatSurvey.objects.for_tenant(tenant).filter(score__isnull=False).first(),
+                        what="the rating stored")
+    assert (answered.score, answered.comment) == (4, "Quick and friendly")
+
+
+def test_when_nobody_is_online_the_visitor_leaves_a_message_for_e_mail(asgi_server, browser: Browser, shop_site):
+    tenant, inbox, alex = in_thread(chat_setup, shop_site.origin)
+
+    def close_the_team():
+        agent_set_presence(tenant=tenant, membership=alex, presence=Presence.OFFLINE)
+        calendar = BusinessCalendar.objects.create(tenant=tenant, name="Shop hours", time_zone="America/New_York")
+        # Open one hour a day, at a time that is never now: the widget must say when.
+        opens = (datetime.now(ZoneInfo("America/New_York")) + timedelta(hours=6)).replace(minute=0, second=0,
+                                                                                          microsecond=0)
+        for weekday in range(7):
+            CalendarInterval.objects.create(tenant=tenant, calendar=calendar, weekday=weekday, start=opens.time(),
+                                            end=clock_time(opens.hour + 1) if opens.hour < 23 else clock_time(0))
+        return opens
+
+    opens = in_thread(close_the_team)
+    shop_url = shop_site.page_with_widget("/", f"{asgi_server}/widget/{inbox.key}.js")
+    # The visitor is in Tokyo: the time is hers, not the shop's.
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, timezone_id="Asia/Tokyo", locale="en-US")
+    visitor = context.new_page()
+    visitor.goto(shop_url)
+    visitor.locator(f"{WIDGET} .odc-launcher").click()
+    panel = visitor.locator(f"{WIDGET} .odc-panel")
+    local = opens.astimezone(ZoneInfo("Asia/Tokyo"))
+    expect(panel.locator(".odc-status")).to_contain_text(f"at {local.strftime('%-I:%M %p')}")
+    expect(panel.locator(".odc-offline")).to_contain_text("the reply comes by e-mail")
+    expect(panel.locator(".odc-input")).to_have_count(0)
+
+    panel.get_by_label("Name (optional)").fill("Ken")
+    panel.get_by_role("textbox", name="Message").fill("Do you ship to Japan?")
+    panel.get_by_role("button", name="Send message").click()
+    expect(panel.locator("#odc-field-email")).to_have_js_property("validity.valid", False)  # e-mail is required
+    panel.get_by_label("E-mail").fill("ken@example.jp")
+    panel.get_by_role("button", name="Send message").click()
+    expect(panel.locator(".odc-offline-done")).to_have_text(
+        "Thanks! We got your message and will reply by e-mail to ken@example.jp.")
+    expect(panel.locator(".odc-mine .odc-body")).to_have_text("Do you ship to Japan?")
+    stored = wait_for(lambda: chat_entries(tenant, Direction.INBOUND), what="the offline message on the timeline")
+    assert stored[0].body == "Do you ship to Japan?"
+    assert in_thread(lambda: Identity.objects.for_tenant(tenant).filter(
+        customer=stored[0].customer, kind="email", value="ken@example.jp").exists())
