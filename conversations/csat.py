@@ -13,8 +13,9 @@ Answers: a one-click link, the survey page's form, the widget's JSON POST, or an
 just a digit 1-5 (optionally followed by a comment). Answers are accepted for ANSWER_WINDOW after sending, and
 the latest answer counts (mail scanners that prefetch a link record a score the customer can still change).
 Analytics: one `csat_sent` event per survey handed to the channel, and one `csat_answer` event per answered
-survey whose `data.score` is updated in place when the answer changes (`data.changes` counts the changes), so
-the mean of csat_answer scores and answers / csat_sent stay right without filtering.
+survey whose `data.score` is revised in place when the answer changes (`analytics_event_revise`, which moves
+the rollups too; `data.changes` counts the changes), so the mean of csat_answer scores and answers / csat_sent
+stay right without filtering.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from analytics.models import AnalyticsEvent, EventName
-from analytics.services import analytics_event_record
+from analytics.services import analytics_event_record, analytics_event_revise
 from channels_app.models import Channel, Inbox
 from conversations.models import (
     ACTIVE_STATUSES,
@@ -324,7 +325,7 @@ def _record_answer_event(survey: CsatSurvey, conversation: Conversation, *, prev
     events = AnalyticsEvent.objects.for_tenant(survey.tenant_id).filter(
         name=EventName.CSAT_ANSWER, conversation=conversation, data__survey_id=survey.pk
     )
-    event = events.select_for_update(no_key=True).first()
+    event = events.first()
     if event is None:
         analytics_event_record(
             conversation=conversation, name=EventName.CSAT_ANSWER, channel=survey.channel, inbox_id=survey.inbox_id,
@@ -335,9 +336,11 @@ def _record_answer_event(survey: CsatSurvey, conversation: Conversation, *, prev
     if previous is None or previous == survey.score:
         # A comment changed, not the score: nothing to report differently.
         return
-    event.data = {**event.data, "score": survey.score, "changes": int(event.data.get("changes", 0)) + 1,
-                  "changed_at": at.isoformat()}
-    event.save(update_fields=["data"])
+    # The rollups take the old score out and the new one in (analytics_event_revise), in this transaction.
+    analytics_event_revise(event=event, data={
+        **event.data, "score": survey.score, "changes": int(event.data.get("changes", 0)) + 1,
+        "changed_at": at.isoformat(),
+    })
 
 
 def _mirror_score_on_survey_message(survey: CsatSurvey) -> None:
