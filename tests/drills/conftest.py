@@ -120,11 +120,31 @@ class CeleryWorker(Child):
         )
         self.starts = 0
 
+        self.name = name.replace("%h", socket.gethostname())
+
     def start(self) -> None:
         self.starts += 1
         super().start()
         ready = wait_until(lambda: self.output().count(" ready.") >= self.starts, timeout=60)
         assert ready, f"the Celery worker did not start:\n{self.output()[-3000:]}"
+
+    def idle(self) -> bool:
+        """Nothing waits in this run's queue and the worker runs no task (asked over its broker)."""
+        from celery import Celery
+        from django.conf import settings
+        from redis import Redis
+
+        broker = self.env.get("CELERY_BROKER_URL", settings.CELERY_BROKER_URL)
+        with Redis.from_url(broker) as redis:
+            if redis.llen(settings.CELERY_TASK_DEFAULT_QUEUE):
+                return False
+        control = Celery(broker=broker)
+        try:
+            inspect = control.control.inspect(destination=[self.name], timeout=1.0)
+            busy = [(inspect.active() or {}).get(self.name), (inspect.reserved() or {}).get(self.name)]
+        finally:
+            control.close()
+        return busy == [[], []]
 
 
 class WebServer(Child):
