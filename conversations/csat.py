@@ -27,7 +27,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, transaction
+from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from analytics.models import AnalyticsEvent, EventName
@@ -233,6 +234,72 @@ def csat_survey_send(*, tenant_id: int, conversation_id: int) -> CsatSurvey | No
     return survey
 
 
+# --- The sweeper for lost sends ------------------------------------------------------------------
+
+# The normal path gets this long after the resolve (plus the send delay) before the sweeper steps in, and
+# a resolve older than SWEEP_MAX_AGE is left alone: a survey that much later would puzzle the customer.
+SWEEP_GRACE = timedelta(minutes=2)
+SWEEP_MAX_AGE = timedelta(days=7)
+SWEEP_BATCH = 500
+
+
+def _surveyed_inbox_ids() -> list[int]:
+    """Every tenant's inboxes that send surveys (few rows; the switch lives in a JSON setting, read in Python)."""
+    from channels_app.adapters.base import adapter_exists
+
+    inboxes = Inbox.objects.filter(is_active=True, channel__in=SURVEY_CHANNELS).only("pk", "channel", "settings")
+    return [inbox.pk for inbox in inboxes if csat_enabled(inbox) and adapter_exists(inbox.channel)]
+
+
+def csat_surveys_due(*, now: datetime | None = None, limit: int = SWEEP_BATCH) -> list[tuple[int, int]]:
+    """(tenant id, conversation id) of resolved conversations still owed a survey, oldest resolve first:
+    the send task never ran (the broker was down at the resolve, the task was lost). Every tenant's, like the
+    other sweepers. csat_survey_send makes the final decision under the conversation's row lock.
+    """
+    now = now or timezone.now()
+    inbox_ids = _surveyed_inbox_ids()
+    if not inbox_ids:
+        return []
+    # Entries and surveys are reached through their conversation (already one tenant's): a conversation-only
+    # correlation walks entry_conversation_time backwards and stops at the first inbound message.
+    last_written_inbox = Subquery(
+        TimelineEntry.objects.filter(conversation_id=OuterRef("pk"), kind=EntryKind.MESSAGE,
+                                     direction=Direction.INBOUND)
+        .order_by("-created_at", "-id").values("inbox_id")[:1]
+    )
+    surveyed = CsatSurvey.objects.filter(tenant_id=OuterRef("tenant_id"), conversation_id=OuterRef("pk"))
+    grace = SWEEP_GRACE + timedelta(seconds=_send_delay_seconds())
+    return list(
+        # conv_resolved_at reaches the window; `channels` drops API- and call-only conversations cheaply.
+        Conversation.objects.filter(
+            status=Status.RESOLVED, resolved_at__gt=now - SWEEP_MAX_AGE, resolved_at__lte=now - grace,
+            channels__overlap=list(SURVEY_CHANNELS),
+        )
+        .exclude(Exists(surveyed))
+        .annotate(last_written_inbox_id=last_written_inbox)
+        .filter(last_written_inbox_id__in=inbox_ids)
+        .order_by("resolved_at", "pk").values_list("tenant_id", "pk")[:limit]
+    )
+
+
+def csat_surveys_sweep(*, now: datetime | None = None) -> int:
+    """Send the surveys still due; how many went out (or were refused by the channel and kept)."""
+    sent = 0
+    for tenant_id, conversation_id in csat_surveys_due(now=now):
+        try:
+            sent += csat_survey_send(tenant_id=tenant_id, conversation_id=conversation_id) is not None
+        except (OperationalError, InterfaceError):
+            logger.error("Database unavailable; CSAT surveys stay due for the next sweep")
+            break
+        except DatabaseError:
+            # One conversation the code cannot survey (a bug) must not hold up the others.
+            logger.exception("CSAT survey of conversation %s (tenant %s) not sent; left for the next sweep",
+                             conversation_id, tenant_id)
+    if sent:
+        logger.info("CSAT sweep sent %s survey(s) whose task was lost", sent)
+    return sent
+
+
 # --- Answers -------------------------------------------------------------------------------------
 
 
@@ -317,6 +384,11 @@ def csat_answer_record(
     if survey.sent_entry_id is not None:
         _mirror_score_on_survey_message(survey)
     _emit_conversation("conversation.updated", conversation, changed=["csat"])
+    # Ids and states only: the comment is customer text, so receivers learn only that there is one.
+    _emit_conversation(
+        "csat.received", conversation, survey_id=survey.pk, customer_id=conversation.customer_id, score=score,
+        previous_score=previous, has_comment=bool(new_comment), channel=survey.channel, via=via,
+    )
     return survey
 
 

@@ -98,6 +98,8 @@ class Conversation(TenantOwned):
             models.Index(fields=["tenant", "customer", "status"], name="conv_tenant_customer_status"),
             models.Index(fields=["tenant", "-updated_at"], name="conv_tenant_updated"),
             GinIndex(fields=["tags"], name="conv_tags"),
+            # The CSAT sweeper's window of recent resolves, every tenant's (conversations.csat.csat_surveys_due).
+            models.Index(fields=["resolved_at"], condition=models.Q(status="resolved"), name="conv_resolved_at"),
         ]
 
     def __str__(self) -> str:

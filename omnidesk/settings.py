@@ -165,6 +165,7 @@ CELERY_BEAT_SCHEDULE = {
     "routing-sweep": {"task": "routing.tasks.sweep_unrouted", "schedule": 30.0},
     "twilio-receipt-sweep": {"task": "channels_app.adapters.twilio_common.tasks.sweep_twilio_receipts", "schedule": 30.0},
     "webhook-sweep": {"task": "channels_app.webhooks.tasks.sweep_webhook_deliveries", "schedule": 60.0},
+    "csat-sweep": {"task": "conversations.tasks.sweep_csat_surveys", "schedule": 60.0},
 }
 # Outgoing webhooks may target loopback, private and reserved addresses (tests, single-machine installs);
 # off in production so a tenant admin cannot make the workers probe the internal network.

@@ -22,7 +22,7 @@ DOMAIN_TO_WEBHOOK: dict[str, str] = {
     "customer.merged": WebhookEvent.CUSTOMER_MERGED,
     "sla.at_risk": WebhookEvent.SLA_AT_RISK,
     "sla.breached": WebhookEvent.SLA_BREACHED,
-    # csat.received: declared for subscribers; nothing emits it yet (no CSAT domain event exists).
+    "csat.received": WebhookEvent.CSAT_RECEIVED,
 }
 MAPPED_DOMAIN_EVENTS = tuple(name for name in DOMAIN_TO_WEBHOOK if name in EVENT_SCHEMAS)
 
@@ -31,7 +31,7 @@ MAPPED_DOMAIN_EVENTS = tuple(name for name in DOMAIN_TO_WEBHOOK if name in EVENT
 _PASSED_KEYS = frozenset({
     "conversation_id", "number", "customer_id", "merged_customer_id", "channel", "old_status", "new_status",
     "assignee_id", "team_id", "changed", "entry_id", "kind", "direction", "started_waiting", "from_channel",
-    "to_channel", "metric", "due_at", "policy_id",
+    "to_channel", "metric", "due_at", "policy_id", "survey_id", "score", "previous_score", "has_comment", "via",
 })
 
 

@@ -40,6 +40,10 @@ EVENT_SCHEMAS: dict[str, frozenset[str]] = {
     "mention.created": frozenset({"conversation_id", "number", "entry_id", "notify_user_ids"}),
     "sla.at_risk": frozenset({"conversation_id", "number", "metric", "due_at", "policy_id", "assignee_id", "team_id", "notify_user_ids"}),
     "sla.breached": frozenset({"conversation_id", "number", "metric", "due_at", "policy_id", "assignee_id", "team_id", "notify_user_ids"}),
+    # A survey answer was recorded or changed (previous_score: None the first time; the same score when only
+    # the comment changed). The comment itself never travels in an event.
+    "csat.received": frozenset({"conversation_id", "number", "survey_id", "customer_id", "score", "previous_score",
+                                "has_comment", "channel", "via"}),
     "agent.presence_changed": frozenset({"membership_id", "presence"}),
     "agent.capacity_changed": frozenset({"membership_id"}),
 }

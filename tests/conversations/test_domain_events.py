@@ -31,6 +31,8 @@ NOT_EMITTED = {"conversation.updated", "agent.presence_changed", "agent.capacity
 NOT_EMITTED |= {"message.scheduled", "message.cancelled", "message.failed", "conversation.merged"}
 # Delivery ticks: tests/conversations/test_delivery_status_events.py.
 NOT_EMITTED |= {"message.status_changed"}
+# Survey answers: tests/channels/webhooks/test_csat_received.py.
+NOT_EMITTED |= {"csat.received"}
 
 
 def sms(body: str = "Hi") -> InboundMessage:

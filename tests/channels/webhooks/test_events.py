@@ -23,8 +23,8 @@ def test_every_mapped_domain_event_exists_and_becomes_a_declared_webhook_event()
     assert DOMAIN_TO_WEBHOOK["conversation.opened"] == "conversation.created"
 
 
-def test_every_webhook_event_but_csat_has_a_source():
-    assert set(WebhookEvent.values) - set(DOMAIN_TO_WEBHOOK.values()) == {"csat.received"}
+def test_every_webhook_event_has_a_source():
+    assert set(WebhookEvent.values) == set(DOMAIN_TO_WEBHOOK.values())
 
 
 def test_an_inbound_message_sends_only_the_subscribed_events(
