@@ -56,7 +56,7 @@ def port_open(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_database_url() -> str:
+def run_database_url() -> str:
     """The database this pytest run's tests use, for the child processes."""
     s = connection.settings_dict
     return f"postgres://{s['USER'] or 'postgres'}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
@@ -67,7 +67,7 @@ def child_env(**overrides: str) -> dict[str, str]:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "omnidesk.settings_test",
-        "DATABASE_URL": test_database_url(),
+        "DATABASE_URL": run_database_url(),
         "OMNIDESK_TEST_RUN_ID": os.environ["OMNIDESK_TEST_RUN_ID"],
         "PYTHONUNBUFFERED": "1",
     }
