@@ -199,6 +199,13 @@ def _ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator else None
 
 
+def _percentile(hist: list[int], count: int, total: float, fraction: float) -> float | None:
+    """A histogram percentile (within ~5 %), except that a single value is known exactly: it is the sum."""
+    if count == 1 and sum(hist) == 1:
+        return total
+    return hist_percentile(hist, fraction)
+
+
 def _kpis_from_sums(sums: dict[str, _Sums]) -> dict[str, float | int | None]:
     """The rollup-based KPIs of one group of summed rows (by metric)."""
     def get(metric: str) -> _Sums:
@@ -210,11 +217,11 @@ def _kpis_from_sums(sums: dict[str, _Sums]) -> dict[str, float | int | None]:
     values["resolved"] = get("resolved").count
     for metric, prefix in (("first_response", "first_response"), ("resolved", "resolution"), ("queue_wait", "queue_wait")):
         s = get(metric)
-        values[f"{prefix}_median"] = hist_percentile(s.hist, 0.5)
-        values[f"{prefix}_p90"] = hist_percentile(s.hist, 0.9)
+        values[f"{prefix}_median"] = _percentile(s.hist, s.count, s.total, 0.5)
+        values[f"{prefix}_p90"] = _percentile(s.hist, s.count, s.total, 0.9)
         if prefix != "queue_wait":
-            values[f"{prefix}_business_median"] = hist_percentile(s.business_hist, 0.5)
-            values[f"{prefix}_business_p90"] = hist_percentile(s.business_hist, 0.9)
+            values[f"{prefix}_business_median"] = _percentile(s.business_hist, s.count, s.business_total, 0.5)
+            values[f"{prefix}_business_p90"] = _percentile(s.business_hist, s.count, s.business_total, 0.9)
     values["fcr_rate"] = _ratio(get("fcr").count - get("fcr_lost").count, get("resolved_first").count)
     calls, messages = get("handle_call"), get("handle_message")
     values["average_handle_time"] = _ratio(calls.total + messages.total, calls.count + messages.count)
@@ -517,7 +524,8 @@ def report_conversations(scope: ReportScope, kpi: str, channel: str = "") -> Que
     if kpi == "cross_channel_reopen_rate":
         events = events.filter(
             Q(name=EventName.CONVERSATION_OPENED, data__cross_channel_return=True)
-            | Q(name=EventName.REOPEN, conversation__in=_events(scope, EventName.CHANNEL_SWITCH).values("conversation_id"))
+            | (Q(name=EventName.REOPEN, conversation__in=_events(scope, EventName.CHANNEL_SWITCH).values("conversation_id"))
+               & ~Q(data__within_cross_channel_window=False))
         )
     return conversations.filter(Exists(events.filter(conversation_id=OuterRef("pk")))).order_by("-updated_at", "-id")
 

@@ -16,9 +16,11 @@ INSERT would count twice or not at all).
 Facts (metric names) per event, each on the tenant-local day and hour of the event unless said otherwise:
 conversation_opened → new (+ switch_new_conversation, cross_channel_return when its data says so);
 reopen → reopened (+ fcr_lost on the day of the first-contact resolution it spoils); resolution → resolved
-(timed) (+ resolved_first, fcr, handle_message with the conversation's active agent seconds);
+(timed) (+ resolved_first, fcr, handle_message with the cycle's active agent seconds when agents replied:
+a call resolved without a messaging reply has talk time only);
 first_response → first_response (timed); reply → reply (timed); assignment → assignment (+ queue_wait, timed,
-when it ended a wait); channel_switch → channel_switch (+ cross_channel_reopen when it came with a reopen);
+when it ended a wait); channel_switch → channel_switch (+ cross_channel_reopen when it came with a reopen within 7 days of the
+resolution);
 sla_met/sla_missed → sla_met_<target>/sla_missed_<target>; csat_sent → csat_sent; csat_answer → csat_answer
 (value = score 1-5); call_handled → handle_call (timed, talk time).
 """
@@ -98,11 +100,13 @@ raw_facts (tenant_id, at, time_zone, channel, inbox_id, team_id, agent_id, tier,
         UNION ALL
         SELECT 'handle_message', (ev.data->>'active_seconds')::float8, NULL, false
         WHERE ev.name = 'resolution' AND jsonb_typeof(ev.data->'active_seconds') = 'number'
+          AND (ev.data->>'active_seconds')::float8 > 0
         UNION ALL
         SELECT 'cross_channel_reopen', NULL, NULL, false
         WHERE ev.name = 'channel_switch' AND EXISTS (
             SELECT 1 FROM analytics_analyticsevent AS r
             WHERE r.conversation_id = ev.conversation_id AND r.name = 'reopen' AND r.occurred_at = ev.occurred_at
+              AND COALESCE(r.data->'within_cross_channel_window', 'true'::jsonb) = 'true'::jsonb
         )
     ) AS m
     WHERE m.metric IS NOT NULL

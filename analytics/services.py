@@ -208,6 +208,10 @@ def analytics_reopen_record(*, conversation: Conversation, at: datetime, reason:
     last = _events_of(conversation).filter(name=EventName.RESOLUTION, occurred_at__lte=at).order_by("-occurred_at", "-pk").first()
     if last is not None and last.data.get("fcr") is True:
         data["lost_fcr_resolved_at"] = last.occurred_at.isoformat()
+    if last is not None:
+        # A reopen on another channel is a cross-channel return only this soon after the resolution (a tenant's
+        # reopen window may be longer).
+        data["within_cross_channel_window"] = at - last.occurred_at <= CROSS_CHANNEL_WINDOW
     return analytics_event_record(conversation=conversation, name=EventName.REOPEN, occurred_at=at, data=data)
 
 
