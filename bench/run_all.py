@@ -502,16 +502,34 @@ def reports_part(args: argparse.Namespace, results: dict, rows: list[Row]) -> No
         targets.append(("1M", database_1m, TENANT_1M))
     else:
         rows.append(Row("reports pages at 1M", f"not measured: {state}"))
+    if not targets:
+        return
+    help_text = run_text([PYTHON, str(script), "--help"], dev_env(targets[0][1]), 120)
     results["reports"] = {}
     for size, database, tenant in targets:
         say(f"reports pages at {size} (load {load_average()})")
-        result = run_json([PYTHON, str(script), "--tenant", tenant, "--json", *(["--quick"] if args.quick else [])],
-                          dev_env(database), 3600)
+        command = [PYTHON, str(script), "--tenant", tenant]
+        command += ["--quick"] if args.quick and "--quick" in help_text else []
+        if "--json" not in help_text:
+            # No machine-readable output: its last line goes in the table as it is.
+            output = run_text(command, dev_env(database), 3600)
+            results["reports"][size] = output
+            rows.append(Row(f"reports {size} (bench/analytics_reports.py)", output.strip().splitlines()[-1][:160]))
+            continue
+        result = run_json([*command, "--json"], dev_env(database), 3600)
         results["reports"][size] = result
-        for page in result.get("pages", []):
-            met = page.get("met")
-            rows.append(Row(f"reports {size}: {page['label']}", f"p50 {page['p50_ms']:.0f} / p95 {page['p95_ms']:.0f} ms",
-                            page.get("target", ""), met))
+        for label, page in report_pages(result):
+            p50, p95 = page.get("p50_ms"), page.get("p95_ms")
+            value = f"p50 {p50:.0f} / p95 {p95:.0f} ms" if p50 is not None and p95 is not None else json.dumps(page)[:160]
+            rows.append(Row(f"reports {size}: {label}", value, str(page.get("target", "")), page.get("met")))
+
+
+def report_pages(result) -> list[tuple[str, dict]]:
+    """analytics_reports.py's pages, from {"pages": [{"label", ...}]}, [{"label", ...}] or {label: {...}}."""
+    pages = result.get("pages", result) if isinstance(result, dict) else result
+    if isinstance(pages, dict):
+        return [(label, page) for label, page in pages.items() if isinstance(page, dict)]
+    return [(str(page.get("label") or page.get("page") or page.get("name")), page) for page in pages if isinstance(page, dict)]
 
 
 def routing_part(args: argparse.Namespace, results: dict, rows: list[Row]) -> None:
