@@ -3,11 +3,10 @@ controlled clock, asserted exactly per channel and overall (percentiles within t
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.utils import timezone
 
 from analytics.models import AnalyticsSettings, EventName
 from analytics.reports import KPI_NAMES, ReportScope, report_table
@@ -23,42 +22,12 @@ from conversations.services import (
 )
 from routing.models import AgentProfile, BusinessCalendar, CalendarInterval, Presence
 from routing.services import agent_set_presence
+from tests.analytics.conftest import FRIDAY, MONDAY, NEXT_MONDAY, local
 from tests.factories import InboxFactory
 
 pytestmark = pytest.mark.django_db
 
-NEW_YORK = ZoneInfo("America/New_York")
-# A February week with no DST change: Monday 2 .. Sunday 8, then Monday 9.
-MONDAY = date(2026, 2, 2)
-FRIDAY = date(2026, 2, 6)
-NEXT_MONDAY = date(2026, 2, 9)
 ACCURACY = 0.05  # the histogram's documented accuracy (bucket middle within 4.9 % of its values)
-
-
-def local(day: date, hour: int, minute: int = 0, zone: ZoneInfo = NEW_YORK) -> datetime:
-    return datetime.combine(day, time(hour, minute), tzinfo=zone)
-
-
-class Clock:
-    """timezone.now() as the test says: every service stamps its rows with it."""
-
-    def __init__(self) -> None:
-        self.now = local(MONDAY, 9)
-
-    def at(self, moment: datetime) -> datetime:
-        self.now = moment
-        return moment
-
-    def advance(self, seconds: float) -> datetime:
-        self.now += timedelta(seconds=seconds)
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    clock = Clock()
-    monkeypatch.setattr(timezone, "now", lambda: clock.now)
-    return clock
 
 
 @pytest.fixture
