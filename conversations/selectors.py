@@ -245,7 +245,8 @@ class ListFilters:
             inbox=positive_int("inbox"),
             team=positive_int("team"),
             priority=priority if priority in Priority.values else "",
-            tag=params.get("tag", "").strip().lower()[:64],
+            # Postgres text cannot hold NUL: a query with one would be a 500, not an empty list.
+            tag=params.get("tag", "").replace("\x00", "").strip().lower()[:64],
             sort=sort if sort in dict(LIST_SORTS) else "waiting",
         )
 

@@ -59,7 +59,7 @@ def _list_context(request) -> dict:
     """The left-hand views and the conversation list, from the query string (shared by every workspace page)."""
     counts = workspace_view_counts(tenant=request.tenant, membership=request.membership)
     filters = ListFilters.parse(request.GET, views=[name for name, _, _ in counts])
-    query = request.GET.get("q", "").strip()
+    query = request.GET.get("q", "").replace("\x00", "").strip()  # Postgres text cannot hold NUL
     cursor = request.GET.get("after", "")
     if query:
         page = conversation_search_page(tenant=request.tenant, membership=request.membership, query=query, cursor=cursor)

@@ -18,6 +18,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     from customers.models import Identity
 
 logger = logging.getLogger(__name__)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 # Whole request body; checked from Content-Length before anything is read.
 MAX_BODY_BYTES = 1024 * 1024
@@ -97,6 +99,9 @@ def _optional_str(obj: dict, key: str, path: str, *, max_length: int) -> str:
     if "\x00" in value:
         # Postgres text cannot hold NUL; refusing here keeps it a 400 instead of a storage error.
         raise MalformedInbound(f"{path} contains a NUL character.")
+    if _SURROGATE.search(value):
+        # JSON may escape half a UTF-16 pair ("\ud800"): not text, and not encodable for Postgres.
+        raise MalformedInbound(f"{path} contains an unpaired surrogate (\\ud800-\\udfff), which is not text.")
     return value.strip()
 
 

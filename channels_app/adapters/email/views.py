@@ -32,6 +32,7 @@ def inbound(request: HttpRequest, key: str) -> JsonResponse:
         try:
             receipt = email_receive(inbox=inbox, raw=read_raw(request))
         except MalformedInbound as exc:
+            logger.info("Refused an e-mail to inbox %s: %s", inbox.pk, exc)
             raise InboundRejected(exc.status, str(exc)) from exc
         except InvalidIdentity as exc:
             raise InboundRejected(400, " ".join(exc.messages)) from exc

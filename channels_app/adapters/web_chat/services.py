@@ -68,7 +68,8 @@ MAX_CLIENT_ID_LENGTH = 64
 OFFLINE_TAG = "chat-offline"
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 # C0 controls other than tab and newline: NUL breaks Postgres text, the rest only confuse displays.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# Lone surrogates (JSON "\udfff") are no text at all and cannot be encoded for Postgres.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
 
 
 class ChatRefused(Exception):
