@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from channels_app.adapters.base import AdapterError, FileSpec, SendRefused, get_adapter
@@ -98,7 +99,9 @@ def reply_send(
             body=body or data.get("template", {}).get("preview", ""), data=data, files=files, scheduled_at=send_at,
         )
         if send_at is None:
-            transaction.on_commit(lambda: deliver_message.delay(entry.pk))
+            # robust: the reply is committed as queued; a broker outage must not answer the agent with a 500
+            # (the sweeper hands it over once the broker is back, see queued_requeue).
+            transaction.on_commit(lambda: deliver_message.delay(entry.pk), robust=True)
         elif send_at - timezone.now() <= SCHEDULE_TIMER_HORIZON:
             # robust: a broker outage must not fail the agent's request; the sweeper arms the timer later.
             transaction.on_commit(
@@ -237,17 +240,21 @@ def sending_sweep(*, older_than_seconds: int = 600) -> int:
     )
 
 
-def queued_requeue(*, older_than_seconds: int = 660) -> list[int]:
+def queued_requeue(*, older_than_seconds: int = 660, never_tried_after_seconds: int = 90) -> list[int]:
     """Queued messages nobody is delivering (the broker was down at commit, a task was lost): their ids.
 
-    The threshold is longer than the longest retry delay, so a message waiting for its retry is left alone.
+    A message that was tried waits `older_than_seconds`, longer than the longest retry delay, so one waiting
+    for its retry is left alone; one never tried (its hand-over was lost) needs no such wait and comes back
+    after `never_tried_after_seconds`, so replies written during a broker outage go out soon after it.
 
     Enqueueing one twice is harmless: only one worker can claim it.
     """
-    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
+    now = timezone.now()
     return list(
         TimelineEntry.objects.filter(
             kind=EntryKind.MESSAGE, direction=Direction.OUTBOUND, delivery_status=DeliveryStatus.QUEUED,
-            updated_at__lt=cutoff,
-        ).values_list("pk", flat=True)[:1000]
+        ).filter(
+            Q(updated_at__lt=now - timedelta(seconds=older_than_seconds))
+            | Q(updated_at__lt=now - timedelta(seconds=never_tried_after_seconds), delivery_attempts__isnull=True)
+        ).values_list("pk", flat=True).distinct()[:1000]
     )

@@ -252,6 +252,11 @@ CACHES = {
 # (a tenant may override it on its own record).
 DEFAULT_REOPEN_WINDOW_DAYS = env.int("DEFAULT_REOPEN_WINDOW_DAYS", default=7)
 
+# Twilio API calls elsewhere (a local fake in tests and drills); empty: the real Twilio (README "Configuration").
+TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
+TWILIO_HTTP_TIMEOUT = env.float("TWILIO_HTTP_TIMEOUT", default=15.0)
+TWILIO_MEDIA_MAX_BYTES = env.int("TWILIO_MEDIA_MAX_BYTES", default=16 * 1024 * 1024)
+
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)

@@ -129,7 +129,8 @@ class CeleryWorker(Child):
         assert ready, f"the Celery worker did not start:\n{self.output()[-3000:]}"
 
     def idle(self) -> bool:
-        """Nothing waits in this run's queue and the worker runs no task (asked over its broker)."""
+        """Nothing waits in this run's queue and the worker runs no task (asked over its broker; a worker
+        that lost its control queue with a Redis restart does not answer, and then only the queue counts)."""
         from celery import Celery
         from django.conf import settings
         from redis import Redis
@@ -141,10 +142,12 @@ class CeleryWorker(Child):
         control = Celery(broker=broker)
         try:
             inspect = control.control.inspect(destination=[self.name], timeout=1.0)
-            busy = [(inspect.active() or {}).get(self.name), (inspect.reserved() or {}).get(self.name)]
+            active, reserved = inspect.active(), inspect.reserved()
         finally:
             control.close()
-        return busy == [[], []]
+        if active is None:
+            return True
+        return active.get(self.name) == [] and (reserved or {}).get(self.name) == []
 
 
 class WebServer(Child):

@@ -3,7 +3,8 @@
 Agent replies are stored as queued before the provider is called; a real Celery worker (in a thread) retries
 them; when the provider is back each is delivered exactly once, counted at the provider. The retry backoff
 (10 s, 20 s, 40 s …, unit-tested in tests/channels) is shortened to a fraction of a second here so the drill
-takes seconds; everything else is the production path.
+takes seconds; everything else is the production path. The Twilio drills run in every suite run (`.ci/run`);
+the SMTP one with the other drills (`make drills`).
 """
 
 from __future__ import annotations
@@ -167,6 +168,7 @@ def flaky_smtp(monkeypatch):
     controller.stop()
 
 
+@pytest.mark.drill
 def test_smtp_refusals_then_timeouts_then_recovery_deliver_each_mail_exactly_once(
     tenant, agent, flaky_smtp, celery_worker_live, quick_retries
 ):

@@ -89,5 +89,6 @@ def api_message_resend(*, tenant: Tenant, entry: TimelineEntry, actor=None) -> T
             tenant=tenant, customer=locked.customer, conversation=locked.conversation, event="message_resent",
             actor=actor, data={"entry_id": locked.pk},
         )
-        transaction.on_commit(lambda: deliver_message.delay(locked.pk))
+        # robust: a broker outage must not fail the request; the sweeper hands the message over later.
+        transaction.on_commit(lambda: deliver_message.delay(locked.pk), robust=True)
     return locked
