@@ -79,34 +79,54 @@ def overview_live(request):
 # --- reports ------------------------------------------------------------------------------------------------
 
 # What each KPI means, shown as the table's tooltips and the charts' legends; the README's "Analytics glossary"
-# says the same at length (keep the two in step: tests/analytics/test_pages_reports.py checks every KPI has one).
+# opens each entry with the same sentence and adds the detail (tests/analytics/test_glossary.py keeps them in step).
 KPI_DEFINITIONS: dict[str, str] = {
-    "new": "Conversations opened in the period (a new conversation, not a reopened one).",
-    "reopened": "Resolved conversations the customer brought back (within the tenant's reopen window).",
+    "new": (
+        "Conversations opened in the period (a new conversation, not a reopened one), on their first channel."
+    ),
+    "reopened": (
+        "Resolved conversations brought back to open in the period (the customer writing within the tenant's reopen window, or an agent reopening)."
+    ),
     "resolved": "Resolutions in the period (a conversation resolved twice counts twice).",
-    "first_response_median": "Half of first agent replies came within this time of the conversation's start (calendar hours).",
+    "first_response_median": (
+        "Half of first agent replies came within this time of the conversation's start (calendar hours)."
+    ),
     "first_response_p90": "90 % of first agent replies came within this time (calendar hours).",
-    "first_response_business_median": "Median first response counting only the open hours of the conversation's calendar.",
+    "first_response_business_median": (
+        "Median first response counting only the open hours of the conversation's calendar."
+    ),
     "first_response_business_p90": "90th percentile of first response, counting only open hours.",
-    "resolution_median": "Half of resolutions came within this time of the conversation's start (calendar hours).",
+    "resolution_median": (
+        "Half of resolutions came within this time of the conversation's start (calendar hours)."
+    ),
     "resolution_p90": "90 % of resolutions came within this time (calendar hours).",
-    "resolution_business_median": "Median resolution time counting only the open hours of the conversation's calendar.",
+    "resolution_business_median": (
+        "Median resolution time counting only the open hours of the conversation's calendar."
+    ),
     "resolution_business_p90": "90th percentile of resolution time, counting only open hours.",
-    "fcr_rate": "Share of first resolutions with a single agent reply thread that were never reopened.",
-    "average_handle_time": "Talk time per handled call, and active agent time per resolved messaging conversation.",
+    "fcr_rate": "Share of first resolutions where exactly one agent replied and that were never reopened.",
+    "average_handle_time": (
+        "Talk time per handled call, and active agent time per resolution with agent replies in messaging."
+    ),
     "csat_average": "Average survey score (1 to 5) of the answers received in the period.",
-    "csat_response_rate": "Survey answers received divided by surveys sent.",
+    "csat_response_rate": "Survey answers received divided by surveys sent in the period.",
     "sla_first_response": "First-response SLA targets met, divided by those met or missed.",
     "sla_next_response": "Next-response SLA targets met, divided by those met or missed.",
     "sla_resolution": "Resolution SLA targets met, divided by those met or missed.",
     "backlog": "Conversations open, pending or snoozed right now (the trend: open at each day's end).",
     "backlog_age_median": "Median age of the conversations in the backlog now.",
-    "queue_wait_median": "Median time from arrival (or being unassigned) to the first assignment.",
-    "queue_wait_p90": "90th percentile of the time from arrival to the first assignment.",
+    "queue_wait_median": "Median time from arrival (or being unassigned) to the next assignment to an agent.",
+    "queue_wait_p90": (
+        "90th percentile of the time from arrival (or being unassigned) to the next assignment."
+    ),
     "reopen_rate": "Reopens divided by resolutions.",
-    "cross_channel_reopen_rate": "Customers coming back on a different channel within 7 days of a resolution, per resolution.",
+    "cross_channel_reopen_rate": (
+        "Customers coming back on a different channel within 7 days of a resolution, per resolution."
+    ),
     "channel_switch_rate": "Channel switches per conversation opened or reopened.",
-    "context_continuity": "Share of channel switches that stayed in the same conversation (no new conversation opened).",
+    "context_continuity": (
+        "Share of channel switches that stayed in the same conversation (no new conversation opened)."
+    ),
     "occupancy": "Open conversations of online agents divided by their capacity, right now.",
     "presence_online_seconds": "Time agents in scope spent online in the period.",
 }
