@@ -38,8 +38,13 @@ def _set_presence(membership, presence: str) -> None:
     agent_set_presence(tenant=membership.tenant, membership=membership, presence=presence)
 
 
-class WorkspaceConsumer(AsyncJsonWebsocketConsumer):
-    """One per open workspace tab: receives the domain events its user may see; sets their presence."""
+class MemberConsumer(AsyncJsonWebsocketConsumer):
+    """A signed-in member's socket in their current tenant: the base of the workspace and dashboard sockets.
+
+    Refuses anonymous users (NOT_SIGNED_IN) and users without a seat in the tenant (NO_SEAT), joins the
+    member's live groups (conversations.live) and passes each domain event on once, however many of those
+    groups it reached. Subclasses shape the hello and event frames.
+    """
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -53,10 +58,34 @@ class WorkspaceConsumer(AsyncJsonWebsocketConsumer):
         if self.membership is None:
             await self.close(code=NO_SEAT)
             return
+        self._seen_deliveries: deque[str] = deque(maxlen=256)
         for group in self.live_groups:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
-        await self.send_json({"type": "hello", "tenant_id": self.membership.tenant_id})
+        await self.send_json(self.hello_frame())
+
+    async def disconnect(self, code) -> None:
+        for group in getattr(self, "live_groups", ()):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    def hello_frame(self) -> dict:
+        return {"type": "hello", "tenant_id": self.membership.tenant_id}
+
+    def event_frame(self, event: dict) -> dict:
+        return event
+
+    async def domain_event(self, message) -> None:
+        delivery_id = message.get("delivery_id")
+        if delivery_id is not None:
+            # The same event reaches every group this socket joined (unassigned and a team): pass it on once.
+            if delivery_id in self._seen_deliveries:
+                return
+            self._seen_deliveries.append(delivery_id)
+        await self.send_json(self.event_frame(message["event"]))
+
+
+class WorkspaceConsumer(MemberConsumer):
+    """One per open workspace tab: receives the domain events its user may see; sets their presence."""
 
     async def disconnect(self, code) -> None:
         timer = getattr(self, "_visitor_typing_timer", None)
@@ -64,8 +93,7 @@ class WorkspaceConsumer(AsyncJsonWebsocketConsumer):
             timer.cancel()
         if getattr(self, "membership", None) is not None:
             await self._leave_viewing()
-        for group in getattr(self, "live_groups", ()):
-            await self.channel_layer.group_discard(group, self.channel_name)
+        await super().disconnect(code)
 
     async def receive_json(self, content, **kwargs) -> None:
         kind = content.get("type")
@@ -130,13 +158,3 @@ class WorkspaceConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({**event, "state": "left"})
 
         self._visitor_typing_timer = asyncio.ensure_future(stopped())
-
-    async def domain_event(self, message) -> None:
-        delivery_id = message.get("delivery_id")
-        if delivery_id is not None:
-            # The same event reaches every group this socket joined; pass it on once.
-            seen = self.__dict__.setdefault("_seen_deliveries", deque(maxlen=256))
-            if delivery_id in seen:
-                return
-            seen.append(delivery_id)
-        await self.send_json(message["event"])
