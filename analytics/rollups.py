@@ -111,9 +111,13 @@ raw_facts (tenant_id, at, time_zone, channel, inbox_id, team_id, agent_id, tier,
     ) AS m
     WHERE m.metric IS NOT NULL
     UNION ALL
-    -- A reopen spoils the first-contact resolution it follows: counted on that resolution's day.
-    SELECT tenant_id, (data->>'lost_fcr_resolved_at')::timestamptz, time_zone, channel, inbox_id, team_id, agent_id,
-           tier, 'fcr_lost', NULL, NULL, false
+    -- A reopen spoils the first-contact resolution it follows: counted on that resolution's day and dimensions
+    -- (the conversation may have moved to another agent or team since; older reopens lack them and use their own).
+    SELECT tenant_id, (data->>'lost_fcr_resolved_at')::timestamptz, time_zone,
+           COALESCE(data->'lost_fcr'->>'channel', channel), COALESCE((data->'lost_fcr'->>'inbox_id')::bigint, inbox_id),
+           COALESCE((data->'lost_fcr'->>'team_id')::bigint, team_id),
+           COALESCE((data->'lost_fcr'->>'agent_id')::bigint, agent_id), COALESCE(data->'lost_fcr'->>'tier', tier),
+           'fcr_lost', NULL, NULL, false
     FROM ev WHERE name = 'reopen' AND jsonb_typeof(data->'lost_fcr_resolved_at') = 'string'
 ),
 facts AS (

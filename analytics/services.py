@@ -208,6 +208,11 @@ def analytics_reopen_record(*, conversation: Conversation, at: datetime, reason:
     last = _events_of(conversation).filter(name=EventName.RESOLUTION, occurred_at__lte=at).order_by("-occurred_at", "-pk").first()
     if last is not None and last.data.get("fcr") is True:
         data["lost_fcr_resolved_at"] = last.occurred_at.isoformat()
+        # Where the spoiled resolution counted (missing ids are 0, as on rollup rows).
+        data["lost_fcr"] = {
+            "channel": last.channel, "inbox_id": last.inbox_id_snapshot or 0, "team_id": last.team_id_snapshot or 0,
+            "agent_id": last.agent_id_snapshot or 0, "tier": last.customer_tier,
+        }
     if last is not None:
         # A reopen on another channel is a cross-channel return only this soon after the resolution (a tenant's
         # reopen window may be longer).

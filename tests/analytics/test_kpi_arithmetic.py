@@ -150,6 +150,27 @@ def test_a_reopen_on_another_channel_counts_on_the_channel_it_was_resolved_on(te
     assert column(figures, "channel_switch_rate") == {Channel.SMS: 0.0, Channel.WHATSAPP: None, "": 0.5}
 
 
+@pins("fcr_rate")
+def test_a_reopen_spoils_first_contact_resolution_for_the_agent_who_resolved_even_after_a_reassignment(
+    tenant, inboxes, clock, agent, teammate
+):
+    clock.at(local(MONDAY, 10))
+    conversation = inbound(tenant, inboxes, Channel.SMS, 1)
+    conversation_assign(tenant=tenant, conversation=conversation, assignee=agent)
+    reply(tenant, inboxes, conversation, agent)
+    resolve(tenant, conversation, agent)
+    conversation_assign(tenant=tenant, conversation=conversation, assignee=teammate)  # handed over while resolved
+    clock.advance(3600)
+    inbound(tenant, inboxes, Channel.SMS, 1, "not fixed")
+
+    def fcr(user):
+        scope = ReportScope(tenant=tenant, start=MONDAY, end=NEXT_MONDAY, agent_id=user.pk)
+        return report_table(scope)[-1].values["fcr_rate"]
+
+    assert fcr(agent) == 0.0
+    assert fcr(teammate) is None  # nothing of theirs was resolved
+
+
 # --- response and resolution times ----------------------------------------------------------------------
 
 
