@@ -10,7 +10,7 @@ import pytest
 
 from analytics.models import AnalyticsSettings, EventName
 from analytics.reports import KPI_NAMES, ReportScope, report_table
-from analytics.services import analytics_event_record
+from analytics.services import analytics_event_build, analytics_event_record, analytics_events_save
 from channels_app.models import Channel
 from conversations.models import Conversation, Status
 from conversations.services import (
@@ -202,6 +202,22 @@ def test_first_response_and_resolution_percentiles(tenant, inboxes, clock, agent
     # Overall: [60, 120, 180, 240, 600, 1234]: 3rd and 6th.
     assert near(overall["first_response_median"], 180) and near(overall["first_response_p90"], 1234)
     assert near(overall["resolution_median"], 360) and near(overall["resolution_p90"], 2234)
+
+
+def test_percentiles_of_many_values_are_within_five_percent_of_the_nearest_rank(tenant, inboxes, clock):
+    clock.at(local(MONDAY, 10))
+    conversation = inbound(tenant, inboxes, Channel.SMS, 1)
+    durations = [round(1.5 ** (i / 7) + i * 37.3, 1) for i in range(300)]  # 1 s to about 3 h, uneven
+    analytics_events_save([
+        analytics_event_build(conversation=conversation, name=EventName.FIRST_RESPONSE, value_seconds=seconds,
+                              business_seconds=seconds / 2, occurred_at=local(MONDAY, 12))
+        for seconds in durations
+    ])
+    ordered = sorted(durations)
+    overall = table(tenant)[""]
+    for kpi, rank, scale in (("first_response_median", 150, 1), ("first_response_p90", 270, 1),
+                             ("first_response_business_median", 150, 0.5), ("first_response_business_p90", 270, 0.5)):
+        assert near(overall[kpi], ordered[rank - 1] * scale), kpi
 
 
 @pins("first_response_business_median", "first_response_business_p90",
