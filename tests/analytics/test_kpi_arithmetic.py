@@ -12,7 +12,7 @@ from analytics.models import AnalyticsSettings, EventName
 from analytics.reports import KPI_NAMES, ReportScope, report_table
 from analytics.services import analytics_event_build, analytics_event_record, analytics_events_save
 from channels_app.models import Channel
-from conversations.models import Conversation, Status
+from conversations.models import Conversation, Priority, Status
 from conversations.services import (
     InboundMessage,
     conversation_assign,
@@ -20,8 +20,17 @@ from conversations.services import (
     message_record_inbound,
     message_record_outbound,
 )
-from routing.models import AgentProfile, BusinessCalendar, CalendarInterval, Presence
+from routing.models import (
+    AgentProfile,
+    BusinessCalendar,
+    CalendarInterval,
+    Presence,
+    SlaMetric,
+    SlaPolicy,
+    SlaTarget,
+)
 from routing.services import agent_set_presence
+from routing.sla import sla_apply
 from tests.analytics.conftest import FRIDAY, MONDAY, NEXT_MONDAY, local
 from tests.factories import InboxFactory
 
@@ -325,6 +334,35 @@ def test_sla_attainment_per_target(tenant, inboxes, clock):
     assert column(figures, "sla_first_response") == {Channel.EMAIL: 1.0, Channel.SMS: 2 / 3, "": 0.75}
     assert column(figures, "sla_next_response") == {Channel.EMAIL: None, Channel.SMS: 0.0, "": 0.0}
     assert column(figures, "sla_resolution") == {Channel.EMAIL: 0.0, Channel.SMS: None, "": 0.0}
+
+
+@pins("sla_first_response", "sla_resolution")
+def test_sla_attainment_from_the_sla_engine(tenant, inboxes, clock, agent):
+    policy = SlaPolicy.objects.create(tenant=tenant, name="Default")
+    for metric, seconds in ((SlaMetric.FIRST_RESPONSE, 600), (SlaMetric.RESOLUTION, 3600)):
+        SlaTarget.objects.create(tenant=tenant, policy=policy, priority=Priority.NORMAL, metric=metric,
+                                 seconds=seconds, business_hours=False)
+
+    def handle(n, channel, *, reply_after, resolve_after=None):
+        opened_at = clock.at(local(MONDAY, 9) + timedelta(hours=n))
+        conversation = inbound(tenant, inboxes, channel, n)
+        sla_apply(conversation=conversation)  # what the task after commit does
+        clock.at(opened_at + timedelta(seconds=reply_after))
+        reply(tenant, inboxes, conversation, agent)
+        sla_apply(conversation=Conversation.objects.get(pk=conversation.pk))
+        if resolve_after is not None:
+            clock.at(opened_at + timedelta(seconds=resolve_after))
+            resolve(tenant, conversation, agent)
+            sla_apply(conversation=Conversation.objects.get(pk=conversation.pk))
+
+    handle(1, Channel.SMS, reply_after=240, resolve_after=1800)  # both met
+    handle(2, Channel.SMS, reply_after=1500, resolve_after=5400)  # both missed
+    handle(3, Channel.EMAIL, reply_after=300)  # first response met, still open
+
+    figures = table(tenant)
+    assert column(figures, "sla_first_response") == {Channel.EMAIL: 1.0, Channel.SMS: 0.5, "": 2 / 3}
+    assert column(figures, "sla_resolution") == {Channel.EMAIL: None, Channel.SMS: 0.5, "": 0.5}
+    assert column(figures, "sla_next_response") == {Channel.EMAIL: None, Channel.SMS: None, "": None}
 
 
 # --- queues, backlog, agents -----------------------------------------------------------------------------
