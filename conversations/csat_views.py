@@ -8,13 +8,13 @@ import logging
 from django import forms
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from channels_app.adapters.web_chat.config import origin_allowed
 from channels_app.models import Channel
 from conversations import csat
 from conversations.models import CsatSurvey
+from omnidesk.lib.cors import cors_allow, cors_preflight
 
 logger = logging.getLogger(__name__)
 
@@ -99,10 +99,7 @@ def _answer(request: HttpRequest, survey: CsatSurvey, score, comment, *, via: st
 
 
 def _json(status: int, body: dict, origin: str = "") -> JsonResponse:
-    response = JsonResponse(body, status=status)
-    if origin:
-        response["Access-Control-Allow-Origin"] = origin
-    patch_vary_headers(response, ("Origin",))
+    response = cors_allow(JsonResponse(body, status=status), origin)
     response["Cache-Control"] = "no-store"
     return response
 
@@ -115,13 +112,7 @@ def _widget_answer(request: HttpRequest, token: str) -> HttpResponse:
     if survey.channel != Channel.CHAT or survey.inbox is None or not origin_allowed(survey.inbox, origin):
         return _json(403, {"detail": ORIGIN_REFUSED})
     if request.method == "OPTIONS":
-        response = HttpResponse(status=204)
-        response["Access-Control-Allow-Origin"] = origin
-        patch_vary_headers(response, ("Origin",))
-        response["Access-Control-Allow-Methods"] = "POST, OPTIONS"
-        response["Access-Control-Allow-Headers"] = "Content-Type"
-        response["Access-Control-Max-Age"] = "600"
-        return response
+        return cors_preflight(origin, methods=("POST", "OPTIONS"), headers=("Content-Type",))
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:

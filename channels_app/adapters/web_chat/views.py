@@ -13,7 +13,6 @@ from functools import wraps
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
 
 from channels_app.adapters.web_chat import config, services
@@ -29,6 +28,7 @@ from channels_app.adapters.web_chat.selectors import (
 )
 from channels_app.inbound import InboundRejected, inbox_for_hook
 from channels_app.models import Channel
+from omnidesk.lib.cors import cors_allow, cors_preflight
 
 logger = logging.getLogger(__name__)
 
@@ -39,21 +39,6 @@ ORIGIN_REFUSED = "This site is not allowed to use this chat."
 
 def _detail(status: int, detail: str, **extra) -> JsonResponse:
     return JsonResponse({"detail": detail, **extra}, status=status)
-
-
-def _cors(response: HttpResponse, origin: str) -> HttpResponse:
-    if origin:
-        response["Access-Control-Allow-Origin"] = origin
-    patch_vary_headers(response, ("Origin",))
-    return response
-
-
-def _preflight() -> HttpResponse:
-    response = HttpResponse(status=204)
-    response["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-    response["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
-    response["Access-Control-Max-Age"] = "600"
-    return response
 
 
 def _visitor_token(request: HttpRequest) -> str:
@@ -99,20 +84,20 @@ def chat_endpoint(*, methods: tuple[str, ...], visitor: bool = True):
             try:
                 inbox = inbox_for_hook(key, [Channel.CHAT])
             except InboundRejected as exc:
-                return _cors(exc.response(), origin)
+                return cors_allow(exc.response(), origin)
             # No Origin at all: not a browser's cross-site request (curl, a server); nothing to protect against.
             if origin and not config.origin_allowed(inbox, origin):
                 logger.info("Chat request for inbox %s refused: origin %r", inbox.pk, origin)
                 return _detail(403, ORIGIN_REFUSED)
             if request.method == "OPTIONS":
-                return _cors(_preflight(), origin)
+                return cors_preflight(origin, methods=("GET", "POST", "OPTIONS"), headers=("Authorization", "Content-Type"))
             if request.method not in methods:
-                return _cors(_detail(405, f"Use {' or '.join(methods)}."), origin)
+                return cors_allow(_detail(405, f"Use {' or '.join(methods)}."), origin)
             try:
                 if visitor:
                     found = visitor_for_token(inbox=inbox, token=_visitor_token(request))
                     if found is None:
-                        return _cors(_detail(401, "Unknown visitor: start a session first (POST session)."), origin)
+                        return cors_allow(_detail(401, "Unknown visitor: start a session first (POST session)."), origin)
                     found.inbox = inbox
                     response = view(request, inbox, found)
                 else:
@@ -129,7 +114,7 @@ def chat_endpoint(*, methods: tuple[str, ...], visitor: bool = True):
             except DatabaseError:
                 logger.exception("Chat request for inbox %s not stored", inbox.pk)
                 response = _detail(503, "Storage failed; try again in a moment.")
-            return _cors(response, origin)
+            return cors_allow(response, origin)
 
         return wrapper
 
