@@ -288,3 +288,12 @@ def test_check_deploy_is_clean_and_cookies_are_secure_with_production_settings()
         "session": [True, True, "Lax"], "csrf": [True, True, "Lax"], "hsts": [31536000, True],
         "proxy": ["HTTP_X_FORWARDED_PROTO", "https"],
     }
+
+
+def test_lockouts_are_shown_to_superusers_only(client, tenant_admin, agent):
+    """Access attempts name users and addresses of every tenant: a tenant's admin must not read them."""
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        _login(Client(), "agent@acme.test", "wrong")
+    client.force_login(tenant_admin)
+
+    assert client.get("/admin/axes/accessattempt/").status_code == 403
