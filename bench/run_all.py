@@ -482,15 +482,19 @@ def workspace_part(args: argparse.Namespace, results: dict, rows: list[Row]) -> 
             if match and not line.startswith(("round", "after", "tenant")):
                 p50s = [float(v) for v in match["p50"].split(" / ")]
                 p95s = [float(v) for v in match["p95"].split(" / ")]
+                cpus = [float(v) for v in match["cpu"].split(" / ")]
                 pages[match["label"]] = {"p50_ms": statistics.median(p50s), "p95_ms": statistics.median(p95s),
-                                         "p50_rounds": p50s, "p95_rounds": p95s, "sql": int(match["sql"])}
+                                         "cpu_p50_ms": statistics.median(cpus), "p50_rounds": p50s, "p95_rounds": p95s,
+                                         "sql": int(match["sql"])}
         if not pages:
             raise RuntimeError(f"could not read workspace_pages.py's table:\n{output[-1500:]}")
         results["workspace"][size] = {"pages": pages, "summary": output.splitlines()[0]}
         for label, page in pages.items():
             limit = 150 if label.startswith("conversation") else 100
-            rows.append(Row(f"workspace {size}: {label}", f"p50 {page['p50_ms']:.0f} / p95 {page['p95_ms']:.0f} ms, "
-                            f"{page['sql']} SQL", f"p50 < {limit} ms", page["p50_ms"] < limit))
+            # The process's own CPU per request beside the wall clock: on a shared machine the gap is waiting.
+            rows.append(Row(f"workspace {size}: {label}", f"p50 {page['p50_ms']:.0f} / p95 {page['p95_ms']:.0f} ms "
+                            f"(CPU {page['cpu_p50_ms']:.0f} ms), {page['sql']} SQL", f"p50 < {limit} ms",
+                            page["p50_ms"] < limit))
 
 
 def reports_part(args: argparse.Namespace, results: dict, rows: list[Row]) -> None:
