@@ -138,7 +138,12 @@ elif CHANNEL_LAYER_BACKEND == "redis":
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("CHANNEL_LAYER_PREFIX", default="omnidesk")},
+            # redis-py 8 reads with a 5 s socket timeout by default, exactly the layer's blocking wait for the next
+            # message (BZPOPMIN, 5 s): an idle socket's receive then failed with TimeoutError and closed it.
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "prefix": env.str("CHANNEL_LAYER_PREFIX", default="omnidesk"),
+            },
         }
     }
 else:

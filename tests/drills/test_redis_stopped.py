@@ -6,7 +6,7 @@ and has the agent reply, then starts it again on the same port with nothing in i
 Webhooks keep answering 200: the message is committed before the broker is needed. When Redis is back the
 beat sweepers run once (called here with their age thresholds at zero instead of waiting a minute or two): the
 messages are stored and routed, the reply goes out once, and the agent's socket, reconnected, hears about
-the missed work while the workspace list (what the page refetches after a reconnect) shows all of it.
+every missed conversation while the workspace list (what the page refetches after a reconnect) shows all of it.
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ def test_webhooks_keep_storing_while_redis_is_down_and_everything_catches_up_onc
         sweeps.stdout, worker.output()[-4000:])
     assert wait_until(worker.idle, timeout=30)
     missed = set(conversations.order_by("number")[BEFORE:].values_list("pk", flat=True))
-    assert wait_until(lambda: missed <= socket.conversation_ids())
+    assert wait_until(lambda: missed <= socket.conversation_ids(), timeout=30)
     print(f"drill timings: caught up {time.monotonic() - started:.1f} s")
     live_list = requests.get(f"{web.url}/app/", headers={"Cookie": cookie, "X-Requested-With": "live"}, timeout=30)
     socket.close()
