@@ -157,10 +157,10 @@ class ConversationViewSet(mixins.ListModelMixin, TenantViewSet):
         except Conversation.DoesNotExist as exc:
             raise Http404 from exc
 
-    def retrieve(self, request, number=None):
+    def retrieve(self, request, number=None, format=None):  # format: the router's .json suffix routes
         return Response(self.get_serializer(self.get_object()).data)
 
-    def partial_update(self, request, number=None):
+    def partial_update(self, request, number=None, format=None):  # format: the router's .json suffix routes
         conversation = self.get_object()
         body = ConversationUpdateSerializer(data=request.data, context={"tenant": self.tenant})
         body.is_valid(raise_exception=True)
@@ -197,7 +197,7 @@ class ConversationViewSet(mixins.ListModelMixin, TenantViewSet):
         responses={200: TimelineEntrySerializer(many=True), **error_responses(404)},
     )
     @action(detail=True, methods=["get"], pagination_class=TimelineCursor, filter_backends=[])
-    def timeline(self, request, number=None):
+    def timeline(self, request, number=None, format=None):  # format: the router's .json suffix routes
         conversation = self.get_object()
         page = self.paginate_queryset(conversation_timeline(conversation=conversation))
         entries = TimelineEntrySerializer(page, many=True, context=self._entry_context(conversation))
@@ -213,7 +213,7 @@ class ConversationViewSet(mixins.ListModelMixin, TenantViewSet):
         responses={201: TimelineEntrySerializer, **error_responses(400, 404, 409)},
     )
     @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
-    def messages(self, request, number=None):
+    def messages(self, request, number=None, format=None):  # format: the router's .json suffix routes
         conversation = self.get_object()
         body = MessageCreateSerializer(data=request.data, context={"tenant": self.tenant})
         body.is_valid(raise_exception=True)

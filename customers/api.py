@@ -103,14 +103,14 @@ class CustomerViewSet(TenantViewSet):
     def get_object(self) -> Customer:
         return _customer_or_404(self.tenant, self.kwargs["pk"])
 
-    def list(self, request):
+    def list(self, request, format=None):  # format: the router's .json suffix routes
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(CustomerSerializer(page, many=True).data)
 
-    def retrieve(self, request, pk=None):
+    def retrieve(self, request, pk=None, format=None):  # format: the router's .json suffix routes
         return Response(CustomerSerializer(self._fresh(self.get_object())).data)
 
-    def create(self, request):
+    def create(self, request, format=None):  # format: the router's .json suffix routes
         body = CustomerCreateSerializer(data=request.data, context={"tenant": self.tenant})
         body.is_valid(raise_exception=True)
         fields = dict(body.validated_data)
@@ -121,7 +121,7 @@ class CustomerViewSet(TenantViewSet):
             raise serializers.ValidationError({"identities": exc.messages}) from exc
         return Response(CustomerSerializer(self._fresh(customer)).data, status=status.HTTP_201_CREATED)
 
-    def partial_update(self, request, pk=None):
+    def partial_update(self, request, pk=None, format=None):  # format: the router's .json suffix routes
         customer = self.get_object()
         body = CustomerUpdateSerializer(data=request.data, partial=True, context={"tenant": self.tenant})
         body.is_valid(raise_exception=True)
@@ -133,7 +133,7 @@ class CustomerViewSet(TenantViewSet):
         responses={201: IdentitySerializer, **error_responses(400, 404)},
     )
     @action(detail=True, methods=["post"])
-    def identities(self, request, pk=None):
+    def identities(self, request, pk=None, format=None):  # format: the router's .json suffix routes
         customer = self.get_object()
         body = IdentityAddSerializer(data=request.data, context={"tenant": self.tenant})
         body.is_valid(raise_exception=True)
@@ -150,7 +150,7 @@ class CustomerViewSet(TenantViewSet):
         request=CustomerMergeSerializer, responses={200: CustomerSerializer, **error_responses(400, 404)},
     )
     @action(detail=True, methods=["post"])
-    def merge(self, request, pk=None):
+    def merge(self, request, pk=None, format=None):  # format: the router's .json suffix routes
         survivor = self.get_object()
         body = CustomerMergeSerializer(data=request.data)
         body.is_valid(raise_exception=True)

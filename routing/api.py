@@ -122,7 +122,7 @@ class AgentViewSet(mixins.ListModelMixin, TenantViewSet):
         responses={200: AgentSerializer, **error_responses(400)},
     )
     @action(detail=False, methods=["patch"], url_path="me/presence")
-    def presence(self, request):
+    def presence(self, request, format=None):  # format: the router's .json suffix routes
         data = PresenceSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         agent_set_presence(tenant=self.tenant, membership=self.membership, presence=data.validated_data["presence"])
