@@ -17,7 +17,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from analytics.models import AnalyticsEvent
+from analytics.models import AnalyticsEvent, AnalyticsSettings
 from channels_app.models import Channel, DeliveryAttempt, Inbox, WebhookDelivery, WebhookSubscription
 from conversations.models import (
     Attachment,
@@ -135,6 +135,7 @@ def tenant_world_build(*, slug: str, marker: str, conversation_count: int, phone
                                                       description=f"{marker} subscription")
     WebhookDelivery.objects.create(tenant=tenant, subscription=subscription, event="conversation.opened",
                                    body={"marker": marker})
+    AnalyticsSettings.objects.update_or_create(tenant=tenant, defaults={"default_calendar": calendar})
     AnalyticsEvent.objects.create(tenant=tenant, name="conversation.opened", conversation=conversation,
                                   data={"marker": marker})
     audit_record(tenant=tenant, actor=admin, action="data.export", target_type="report", target_id=marker)

@@ -13,6 +13,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.urls.resolvers import RegexPattern, RoutePattern
 
 _ROUTE_PARAMETER = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>\w+)>")
+HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 _REGEX_GROUP = re.compile(r"\(\?P<(?P<name>\w+)>[^)]*\)")
 
 
@@ -30,6 +31,17 @@ class Endpoint:
     @property
     def callback(self):
         return self.chain[-1].callback
+
+    def methods(self) -> tuple[str, ...]:
+        """The methods the view declares (a DRF route's actions, a class's handlers); a function view declares
+        none we can read, so it gets GET and POST, the two an HTML page of ours answers."""
+        actions = getattr(self.callback, "actions", None)
+        if actions:
+            return tuple(method for method in HTTP_METHODS if method in actions)
+        view_class = getattr(self.callback, "cls", None) or getattr(self.callback, "view_class", None)
+        if view_class is not None:
+            return tuple(method for method in HTTP_METHODS if hasattr(view_class, method))
+        return ("get", "post")
 
     def url(self, values: dict[str, object]) -> str:
         """The path with each parameter replaced by `values[name]`, checked to resolve back to this view."""
