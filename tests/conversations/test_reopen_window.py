@@ -59,7 +59,8 @@ def test_it_records_a_reopen_analytics_event(tenant, sms_inbox, resolved):
 
     reopen = AnalyticsEvent.objects.get(name=EventName.REOPEN)
     assert reopen.conversation_id == resolved.pk
-    assert reopen.data == {"reason": "customer_replied"}
+    # Resolved a moment ago: well inside the 7-day cross-channel window.
+    assert reopen.data == {"reason": "customer_replied", "within_cross_channel_window": True}
 
 
 def test_it_emits_conversation_reopened_after_commit(
