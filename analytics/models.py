@@ -79,15 +79,19 @@ class AnalyticsSettings(TenantOwned):
 
 class RollupLevel(models.TextChoices):
     FULL = "full", "Every dimension"
+    AGENT = "agent", "Per channel, team and agent"
+    TEAM = "team", "Per channel and team"
     CHANNEL = "channel", "Per channel only"
 
 
 class AnalyticsRollup(TenantOwned):
     """Sums of analytics facts per tenant-local day (or hour) and dimensions; kept by `analytics.rollups`.
 
-    Two levels: `full` rows carry channel, inbox, team, agent and tier (filtered and scoped reports read
-    them); `channel` rows carry the channel alone (the unfiltered dashboards read far fewer rows), per day
-    (`hour` = -1) and per hour. Missing ids are 0, a missing tier is "", so the unique key has no NULLs and
+    Four levels, so a report reads the fewest rows that carry what it filters on: `full` rows carry channel,
+    inbox, team, agent and tier (inbox and tier filters); `agent` rows channel, team and agent (an agent filter,
+    agents' and supervisors' own scopes); `team` rows channel and team; `channel` rows the channel alone (the
+    unfiltered dashboards). Rows are per day (`hour` = -1); `channel` rows also per hour for every metric, the
+    others per hour for arrivals (`new`, the heatmap) only. Missing ids are 0, a missing tier is "", so the unique key has no NULLs and
     `INSERT ... ON CONFLICT` finds its row. `hist`/`business_hist` count durations per log-spaced bucket
     (see `analytics.rollups.bucket_bounds`); the arrays are 1-based, index = bucket + 1, NULL = 0.
     """
@@ -116,6 +120,8 @@ class AnalyticsRollup(TenantOwned):
         ]
         indexes = [
             models.Index(fields=["tenant", "level", "hour", "day"], name="analytics_rollup_range"),
+            # One agent's rows (an agent's own report, the one-agent filter) without reading their teammates'.
+            models.Index(fields=["tenant", "level", "agent_id", "hour", "day"], name="analytics_rollup_agent"),
             # Rows emptied by a revised event, found at once to be deleted (they exist only for that moment).
             models.Index(fields=["tenant"], condition=models.Q(count=0), name="analytics_rollup_emptied"),
         ]

@@ -15,10 +15,9 @@ from zoneinfo import ZoneInfo
 
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
-from django.db.models.functions import ExtractHour, ExtractIsoWeekDay
 from django.utils import timezone
 
-from analytics.models import AnalyticsEvent, EventName, PresenceSpan
+from analytics.models import AnalyticsEvent, EventName, PresenceSpan, RollupLevel
 from analytics.rollups import hist_percentile
 from channels_app.models import Channel, Inbox
 from conversations.models import ACTIVE_STATUSES, Conversation
@@ -106,11 +105,6 @@ class ReportScope:
     def restricted(self) -> bool:
         return self.visible_agent_ids is not None or self.visible_team_ids is not None
 
-    @property
-    def needs_full_rows(self) -> bool:
-        """Only channel and day are on the compact rollup rows; anything else reads the full ones."""
-        return self.restricted or bool(self.inbox_id or self.team_id or self.agent_id or self.tier)
-
     def days(self) -> list[date]:
         return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
 
@@ -150,7 +144,8 @@ def _hist_add(a: list[int], b: list[int]) -> list[int]:
     return [(a[i] if i < len(a) else 0) + (b[i] if i < len(b) else 0) for i in range(size)]
 
 
-def _dimension_sql(scope: ReportScope) -> tuple[str, list[Any]]:
+def _filters_sql(scope: ReportScope, *, restriction: bool = True) -> tuple[str, list[Any]]:
+    """The scope's filters (and, unless told not to, its visibility limit) as SQL conditions on rollup rows."""
     clauses, params = [], []
     if scope.channel:
         clauses.append("channel = %s")
@@ -162,36 +157,86 @@ def _dimension_sql(scope: ReportScope) -> tuple[str, list[Any]]:
     if scope.tier:
         clauses.append("tier = %s")
         params.append(scope.tier)
-    if scope.restricted:
+    if restriction and scope.restricted:
         clauses.append("(agent_id = ANY(%s) OR team_id = ANY(%s))")
-        params.extend([list(scope.visible_agent_ids or ()), list(scope.visible_team_ids or ())])
+        params.extend(_visible_ids(scope))
     return "".join(f" AND {c}" for c in clauses), params
 
 
-def _rollup_sums(scope: ReportScope, *, by_day: bool = False, metrics: tuple[str, ...] | None = None) -> dict[tuple, _Sums]:
-    """Summed rollup rows of the scope per (channel, metric), or per (day, channel, metric)."""
-    level = "full" if scope.needs_full_rows else "channel"
-    where, params = _dimension_sql(scope)
+def _visible_ids(scope: ReportScope) -> list[list[int]]:
+    return [sorted(scope.visible_agent_ids or ()), sorted(scope.visible_team_ids or ())]
+
+
+def _level_for(scope: ReportScope) -> str:
+    """The rollup level with the fewest rows that still carries every dimension the scope filters on."""
+    if scope.inbox_id or scope.tier:
+        return RollupLevel.FULL
+    if scope.agent_id or scope.restricted:
+        return RollupLevel.AGENT
+    if scope.team_id:
+        return RollupLevel.TEAM
+    return RollupLevel.CHANNEL
+
+
+def _scoped_rows(scope: ReportScope, *, hourly: bool, start: date | None = None, end: date | None = None) -> tuple[str, list[Any]]:
+    """SQL selecting the scope's rollup rows of a day range (daily ones, or hourly) from its level."""
+    hours = "hour >= 0" if hourly else "hour = -1"
+    base = f"SELECT * FROM analytics_analyticsrollup WHERE tenant_id = %s AND level = %s AND {hours} AND day BETWEEN %s AND %s"  # noqa: S608 - fixed SQL
+    days = [start or scope.start, end or scope.end]
+    level = _level_for(scope)
+    if level != RollupLevel.AGENT or scope.agent_id or not scope.restricted:
+        where, params = _filters_sql(scope)
+        return f"{base}{where}", [scope.tenant.pk, level, *days, *params]
+    # A supervisor's (or agent's) scope without an agent filter: the rows of their teams from the small team
+    # level, plus, from the agent level, their agents' work in other teams (the same rows as "agent or team
+    # visible", without reading every agent row of their own teams twice over).
+    where, params = _filters_sql(scope, restriction=False)
+    agents, teams = _visible_ids(scope)
+    sql = (f"{base}{where} AND team_id = ANY(%s) UNION ALL "
+           f"{base}{where} AND agent_id = ANY(%s) AND team_id <> ALL(%s)")
+    return sql, [scope.tenant.pk, RollupLevel.TEAM, *days, *params, teams,
+                 scope.tenant.pk, RollupLevel.AGENT, *days, *params, agents, teams]
+
+
+def _sums_of(row: tuple) -> _Sums:
+    count, total, business_total, hist, business_hist = row
+    return _Sums(int(count or 0), float(total or 0), float(business_total or 0),
+                 [c or 0 for c in hist or []], [c or 0 for c in business_hist or []])
+
+
+_SUM_COLUMNS = ("sum(count), sum(total), sum(business_total), analytics_hist_sum(hist), "
+                "analytics_hist_sum(business_hist)")
+
+
+@dataclass
+class RollupSums:
+    """A scope's summed rollup rows, per (channel, metric) and per (day, metric) (all its channels together)."""
+
+    by_channel: dict[tuple[str, str], _Sums] = field(default_factory=dict)
+    by_day: dict[tuple[date, str], _Sums] = field(default_factory=dict)
+
+
+def rollup_sums(scope: ReportScope, *, start: date | None = None, end: date | None = None,
+                metrics: tuple[str, ...] | None = None) -> RollupSums:
+    """Both groupings in one pass over the rows (GROUPING SETS): the table and every trend chart read this once."""
+    rows_sql, params = _scoped_rows(scope, hourly=False, start=start, end=end)
+    where = ""
     if metrics is not None:
-        where += " AND metric = ANY(%s)"
+        where = " WHERE metric = ANY(%s)"
         params.append(list(metrics))
-    group = "day, channel, metric" if by_day else "channel, metric"
     sql = (
-        f"SELECT {group}, sum(count), sum(total), sum(business_total), analytics_hist_sum(hist), "  # noqa: S608 - fixed SQL, values as params
-        "analytics_hist_sum(business_hist) FROM analytics_analyticsrollup "
-        f"WHERE tenant_id = %s AND level = %s AND hour = -1 AND day BETWEEN %s AND %s{where} GROUP BY {group}"
+        f"SELECT GROUPING(day), day, channel, metric, {_SUM_COLUMNS} FROM ({rows_sql}) AS scoped{where} "  # noqa: S608 - fixed SQL, values as params
+        "GROUP BY GROUPING SETS ((channel, metric), (day, metric))"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [scope.tenant.pk, level, scope.start, scope.end, *params])
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
-    width = 3 if by_day else 2
-    result: dict[tuple, _Sums] = {}
-    for row in rows:
-        count, total, business_total, hist, business_hist = row[width:]
-        result[tuple(row[:width])] = _Sums(
-            int(count or 0), float(total or 0), float(business_total or 0),
-            [c or 0 for c in hist or []], [c or 0 for c in business_hist or []],
-        )
+    result = RollupSums()
+    for per_channel, day, channel, metric, *sums in rows:
+        if per_channel:
+            result.by_channel[(channel, metric)] = _sums_of(tuple(sums))
+        else:
+            result.by_day[(day, metric)] = _sums_of(tuple(sums))
     return result
 
 
@@ -356,12 +401,12 @@ def _label(channel: str) -> str:
     return Channel(channel).label if channel in Channel.values else (channel or "All channels")
 
 
-def report_table(scope: ReportScope) -> list[KpiRow]:
-    """One row per channel with data, then the overall row."""
-    sums = _rollup_sums(scope)
+def report_table(scope: ReportScope, sums: RollupSums | None = None) -> list[KpiRow]:
+    """One row per channel with data, then the overall row (`sums`: the scope's `rollup_sums`, when read already)."""
+    sums = sums if sums is not None else rollup_sums(scope)
     per_channel: dict[str, dict[str, _Sums]] = defaultdict(dict)
     overall: dict[str, _Sums] = defaultdict(_Sums)
-    for (channel, metric), s in sums.items():
+    for (channel, metric), s in sums.by_channel.items():
         per_channel[channel][metric] = s
         overall[metric].add(s)
     backlog = _backlog(scope)
@@ -380,31 +425,52 @@ def report_table(scope: ReportScope) -> list[KpiRow]:
     return rows
 
 
-def report_trend(scope: ReportScope, kpi: str) -> list[tuple[date, float | int | None]]:
-    """One point per day of the range. Backlog is the open count at each day's end (see the glossary)."""
-    if kpi not in KPI_UNITS:
-        raise ReportScopeError(f"{kpi!r} is not a KPI ({', '.join(KPI_NAMES)}).")
+Trend = list[tuple[date, float | int | None]]
+
+
+def report_trends(scope: ReportScope, kpis: tuple[str, ...] | list[str], sums: RollupSums | None = None) -> dict[str, Trend]:
+    """One point per day of the range for each KPI, from one read of the rollups (`sums`, when read already).
+    Backlog is the open count at each day's end (see the glossary)."""
+    for kpi in kpis:
+        if kpi not in KPI_UNITS:
+            raise ReportScopeError(f"{kpi!r} is not a KPI ({', '.join(KPI_NAMES)}).")
     days = scope.days()
-    if kpi == "presence_online_seconds":
-        return [
+    trends: dict[str, Trend] = {}
+    if "presence_online_seconds" in kpis:
+        trends["presence_online_seconds"] = [
             (day, _presence_online_seconds(
                 scope, datetime.combine(day, time.min, tzinfo=scope.zone),
                 datetime.combine(day + timedelta(days=1), time.min, tzinfo=scope.zone)))
             for day in days
         ]
-    if kpi == "occupancy":
+    if "occupancy" in kpis:
         today = timezone.now().astimezone(scope.zone).date()
         now_value = _occupancy(scope).get(scope.channel)
-        return [(day, now_value if day == today else None) for day in days]
-    if kpi in ("backlog", "backlog_age_median"):
-        return _backlog_trend(scope, kpi)
-    by_day: dict[date, dict[str, _Sums]] = defaultdict(lambda: defaultdict(_Sums))
-    for (day, _channel, metric), s in _rollup_sums(scope, by_day=True).items():
-        by_day[day][metric].add(s)
-    return [(day, _kpis_from_sums(by_day.get(day, {})).get(kpi)) for day in days]
+        trends["occupancy"] = [(day, now_value if day == today else None) for day in days]
+    for kpi in ("backlog", "backlog_age_median"):
+        if kpi in kpis:
+            trends[kpi] = _backlog_trend(scope, kpi, sums)
+    rollup_kpis = [kpi for kpi in kpis if kpi not in trends]
+    if rollup_kpis:
+        sums = sums if sums is not None else rollup_sums(scope)
+        by_day: dict[date, dict[str, _Sums]] = defaultdict(dict)
+        for (day, metric), s in sums.by_day.items():
+            by_day[day][metric] = s
+        values = {day: _kpis_from_sums(by_day.get(day, {})) for day in days}
+        for kpi in rollup_kpis:
+            trends[kpi] = [(day, values[day].get(kpi)) for day in days]
+    return {kpi: trends[kpi] for kpi in kpis}
 
 
-def _backlog_trend(scope: ReportScope, kpi: str) -> list[tuple[date, float | int | None]]:
+def report_trend(scope: ReportScope, kpi: str) -> Trend:
+    """One KPI's `report_trends`."""
+    return report_trends(scope, [kpi])[kpi]
+
+
+_FLOW_METRICS = ("new", "reopened", "resolved")
+
+
+def _backlog_trend(scope: ReportScope, kpi: str, sums: RollupSums | None) -> Trend:
     """Open conversations at each day's end: today's count minus the net inflow (new + reopened - resolved)
     of the days after; the median age is known for now only."""
     days = scope.days()
@@ -412,10 +478,12 @@ def _backlog_trend(scope: ReportScope, kpi: str) -> list[tuple[date, float | int
     backlog_now = _backlog(scope).get(scope.channel, (0, None))
     if kpi == "backlog_age_median":
         return [(day, backlog_now[1] if day == today else None) for day in days]
-    flow_scope = ReportScope(**{**scope.__dict__, "start": min(scope.start, today), "end": today})
+    if sums is None or scope.end < today:  # the days after the range up to today count too
+        sums = rollup_sums(scope, start=min(scope.start, today), end=today, metrics=_FLOW_METRICS)
     net: dict[date, int] = defaultdict(int)
-    for (day, _channel, metric), s in _rollup_sums(flow_scope, by_day=True, metrics=("new", "reopened", "resolved")).items():
-        net[day] += -s.count if metric == "resolved" else s.count
+    for (day, metric), s in sums.by_day.items():
+        if metric in _FLOW_METRICS and day <= today:
+            net[day] += -s.count if metric == "resolved" else s.count
     points = []
     for day in days:
         if day > today:
@@ -427,28 +495,17 @@ def _backlog_trend(scope: ReportScope, kpi: str) -> list[tuple[date, float | int
 
 
 def report_heatmap(scope: ReportScope) -> list[list[int]]:
-    """New conversations per weekday (rows Monday..Sunday) and local hour (24 columns)."""
+    """New conversations per weekday (rows Monday..Sunday) and local hour (24 columns), from the hourly rollups."""
     grid = [[0] * 24 for _ in range(7)]
-    if not scope.needs_full_rows:
-        where, params = _dimension_sql(scope)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT extract(isodow FROM day)::int, hour, sum(count) FROM analytics_analyticsrollup "  # noqa: S608 - fixed SQL, values as params
-                "WHERE tenant_id = %s AND level = 'channel' AND hour >= 0 AND metric = 'new' AND day BETWEEN %s AND %s"
-                f"{where} GROUP BY 1, 2",
-                [scope.tenant.pk, scope.start, scope.end, *params],
-            )
-            for weekday, hour, count in cursor.fetchall():
-                grid[weekday - 1][hour] += int(count)
-        return grid
-    # Hourly rollups carry the channel only; filtered heatmaps count the conversations themselves.
-    rows = (
-        _events(scope, EventName.CONVERSATION_OPENED)
-        .annotate(weekday=ExtractIsoWeekDay("occurred_at", tzinfo=scope.zone), hour=ExtractHour("occurred_at", tzinfo=scope.zone))
-        .values("weekday", "hour").annotate(n=Count("id"))
-    )
-    for row in rows:
-        grid[row["weekday"] - 1][row["hour"]] += row["n"]
+    rows_sql, params = _scoped_rows(scope, hourly=True)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT extract(isodow FROM day)::int, hour, sum(count) FROM ({rows_sql}) AS scoped "  # noqa: S608 - fixed SQL, values as params
+            "WHERE metric = 'new' GROUP BY 1, 2",
+            params,
+        )
+        for weekday, hour, count in cursor.fetchall():
+            grid[weekday - 1][hour] += int(count)
     return grid
 
 

@@ -50,7 +50,7 @@ KEY_COLUMNS = ("tenant_id", "level", "day", "hour", "channel", "inbox_id", "team
 VALUE_COLUMNS = ("count", "total", "business_total", "hist", "business_hist")
 TABLE = "analytics_analyticsrollup"
 
-_FACTS = """
+_FACTS_TEMPLATE = """
 ev AS MATERIALIZED (
     SELECT e.id, e.tenant_id, e.name, e.occurred_at, e.conversation_id, e.channel,
            COALESCE(e.inbox_id_snapshot, 0) AS inbox_id, COALESCE(e.team_id_snapshot, 0) AS team_id,
@@ -126,27 +126,49 @@ facts AS (
 ranged AS (
     SELECT * FROM facts WHERE {fact_where}
 ),
-rows AS (
-    SELECT tenant_id, 'full'::varchar AS level, local_at::date AS day, -1::smallint AS hour, channel, inbox_id, team_id,
-           agent_id, tier, metric, count(*)::bigint AS count, COALESCE(sum(value), 0)::float8 AS total,
-           COALESCE(sum(business_value), 0)::float8 AS business_total,
-           analytics_hist(analytics_bucket(value)) FILTER (WHERE timed) AS hist,
-           analytics_hist(analytics_bucket(business_value)) FILTER (WHERE timed) AS business_hist
-    FROM ranged GROUP BY tenant_id, local_at::date, channel, inbox_id, team_id, agent_id, tier, metric
-    UNION ALL
-    SELECT tenant_id, 'channel', local_at::date, -1::smallint, channel, 0, 0, 0, '', metric, count(*),
-           COALESCE(sum(value), 0), COALESCE(sum(business_value), 0),
-           analytics_hist(analytics_bucket(value)) FILTER (WHERE timed),
-           analytics_hist(analytics_bucket(business_value)) FILTER (WHERE timed)
-    FROM ranged GROUP BY tenant_id, local_at::date, channel, metric
-    UNION ALL
-    SELECT tenant_id, 'channel', local_at::date, extract(hour FROM local_at)::smallint, channel, 0, 0, 0, '', metric,
-           count(*), COALESCE(sum(value), 0), COALESCE(sum(business_value), 0),
-           analytics_hist(analytics_bucket(value)) FILTER (WHERE timed),
-           analytics_hist(analytics_bucket(business_value)) FILTER (WHERE timed)
-    FROM ranged GROUP BY tenant_id, local_at::date, extract(hour FROM local_at), channel, metric
+rows (tenant_id, level, day, hour, channel, inbox_id, team_id, agent_id, tier, metric, count, total, business_total,
+      hist, business_hist) AS (
+{rows}
 )
 """
+
+
+# The levels a rollup row is kept at: the dimensions it carries (the others are 0 or ""), and whether every
+# metric has hourly rows too. Reports read the smallest level that has the dimensions a scope filters on;
+# the hourly arrivals ("new", the heatmap) are kept at every level.
+_LEVELS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
+    ("full", ("inbox_id", "team_id", "agent_id", "tier"), False),
+    ("team", ("team_id",), False),
+    ("agent", ("team_id", "agent_id"), False),
+    ("channel", (), True),
+)
+_EMPTY_DIMENSION = {"inbox_id": "0", "team_id": "0", "agent_id": "0", "tier": "''"}
+_SUMS = (
+    "count(*)::bigint, COALESCE(sum(value), 0)::float8, COALESCE(sum(business_value), 0)::float8, "
+    "analytics_hist(analytics_bucket(value)) FILTER (WHERE timed), "
+    "analytics_hist(analytics_bucket(business_value)) FILTER (WHERE timed)"
+)
+
+
+def _level_select(level: str, dimensions: tuple[str, ...], *, hourly: bool, only_new: bool = False) -> str:
+    hour = "extract(hour FROM local_at)::smallint" if hourly else "-1::smallint"
+    columns = ", ".join(d if d in dimensions else _EMPTY_DIMENSION[d] for d in ("inbox_id", "team_id", "agent_id", "tier"))
+    group = ", ".join(["tenant_id", "local_at::date", *(["extract(hour FROM local_at)"] if hourly else []), "channel",
+                       *dimensions, "metric"])
+    where = " WHERE metric = 'new'" if only_new else ""
+    select = f"    SELECT tenant_id, '{level}'::varchar, local_at::date, {hour}, channel, {columns}, metric, {_SUMS}\n"  # noqa: S608 - fixed SQL from the constants above
+    return f"{select}    FROM ranged{where} GROUP BY {group}"
+
+
+def _rows_sql() -> str:
+    selects = []
+    for level, dimensions, every_metric_hourly in _LEVELS:
+        selects.append(_level_select(level, dimensions, hourly=False))
+        selects.append(_level_select(level, dimensions, hourly=True, only_new=not every_metric_hourly))
+    return "\n    UNION ALL\n".join(selects)
+
+
+_FACTS = _FACTS_TEMPLATE.replace("{rows}", _rows_sql())
 
 _KEYS = ", ".join(KEY_COLUMNS)
 _ALL = ", ".join(KEY_COLUMNS + VALUE_COLUMNS)
@@ -264,6 +286,21 @@ def rollups_rebuild(*, tenant: Tenant, start: date, end: date) -> int:
         cursor.execute(f"DELETE FROM {TABLE} WHERE tenant_id = %(tenant_id)s AND day BETWEEN %(start)s AND %(end)s", params)  # noqa: S608 - fixed SQL, values as params
         cursor.execute(_UPSERT.format(where=_RANGE_WHERE, fact_where=_RANGE_FACTS), params)
         return cursor.rowcount
+
+
+def rollups_rebuild_in_chunks(*, tenant: Tenant, start: date, end: date, chunk_days: int = 10, progress=None) -> int:
+    """`rollups_rebuild` a few days per transaction (a long history without one huge transaction); `progress`
+    is called with (first day, last day, rows) after each chunk. Returns rows written."""
+    written = 0
+    day = start
+    while day <= end:
+        last = min(day + timedelta(days=chunk_days - 1), end)
+        rows = rollups_rebuild(tenant=tenant, start=day, end=last)
+        written += rows
+        if progress is not None:
+            progress(day, last, rows)
+        day = last + timedelta(days=1)
+    return written
 
 
 @dataclass(frozen=True)

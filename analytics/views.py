@@ -21,10 +21,12 @@ from analytics.reports import (
     KpiRow,
     ReportScope,
     ReportScopeError,
+    RollupSums,
     report_conversations,
     report_heatmap,
     report_table,
-    report_trend,
+    report_trends,
+    rollup_sums,
     scope_for_member,
 )
 from analytics.templatetags.analytics_format import kpi_format
@@ -174,13 +176,14 @@ def _table_rows(scope: ReportScope, rows: list[KpiRow], params: dict[str, str]) 
     return table
 
 
-def _charts(scope: ReportScope, params: dict[str, str]) -> list[dict]:
+def _charts(scope: ReportScope, params: dict[str, str], sums: RollupSums) -> list[dict]:
+    trends = report_trends(scope, [kpi for _, kpis in TREND_CHARTS for kpi in kpis], sums)
     charts = []
     for title, kpis in TREND_CHARTS:
         series = []
         days: list[str] = []
         for kpi in kpis:
-            points = report_trend(scope, kpi)
+            points = trends[kpi]
             days = [day.isoformat() for day, _ in points]
             series.append({"kpi": kpi, "label": KPI_LABELS[kpi], "values": [value for _, value in points]})
         charts.append({
@@ -225,11 +228,12 @@ def reports(request):
     context = {"form": form, "presets": _presets(form, request.tenant), "scope": scope}
     if scope is not None:
         params = form.query_params()
-        rows = report_table(scope)
+        sums = rollup_sums(scope)  # one read of the rollups for the table and every chart
+        rows = report_table(scope, sums)
         context.update({
             "columns": [row.label if row.channel else "Overall" for row in rows],
             "table": _table_rows(scope, rows, params),
-            "charts": _charts(scope, params),
+            "charts": _charts(scope, params, sums),
             "heatmap": _heatmap(scope, params),
             "hours": range(24),
             "export_table_url": f"{reverse('analytics:report_export')}?{urlencode({**params, 'kind': 'table'})}",

@@ -25,7 +25,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from analytics.models import AnalyticsEvent, PresenceSpan
-from analytics.rollups import rollups_rebuild
+from analytics.rollups import rollups_rebuild_in_chunks
 from channels_app.models import Channel, Inbox
 from conversations.models import Conversation, Direction, EntryKind, TimelineEntry
 from customers.models import Customer, Identity, Membership, Role, Tenant, TenantCounter
@@ -451,12 +451,10 @@ class Command(BaseCommand):
 
         today = now.astimezone(ZoneInfo(tenant.time_zone or "UTC")).date()
         first = today - timedelta(days=days + 1)
-        chunk = 10
-        day = first
-        while day <= today:
-            last = min(day + timedelta(days=chunk - 1), today)
-            rows = rollups_rebuild(tenant=tenant, start=day, end=last)
+
+        def progress(day, last, rows) -> None:
             self.stderr.write(f"rollups {day}..{last}: {rows} rows ({clock.monotonic() - began:.0f} s)")
-            day = last + timedelta(days=1)
+
+        rollups_rebuild_in_chunks(tenant=tenant, start=first, end=today, progress=progress)
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE analytics_analyticsrollup")
