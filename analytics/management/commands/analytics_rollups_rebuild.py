@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 
 from analytics.management.commands._range import add_range_arguments, tenant_and_range
-from analytics.rollups import rollups_rebuild
+from analytics.rollups import rollups_rebuild_in_chunks
 
 
 class Command(BaseCommand):
@@ -14,5 +14,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         tenant, start, end = tenant_and_range(options)
-        rows = rollups_rebuild(tenant=tenant, start=start, end=end)
+        def progress(first, last, rows) -> None:
+            self.stderr.write(f"{tenant.slug}: {first}..{last}, {rows} rollup rows")
+
+        # Ten days per transaction: a long range never holds one huge transaction (or its locks) open.
+        rows = rollups_rebuild_in_chunks(tenant=tenant, start=start, end=end, progress=progress)
         self.stdout.write(f"{tenant.slug}: rebuilt {start}..{end}, {rows} rollup rows")
