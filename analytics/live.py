@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
-from django.db.models.functions import ExtractHour, ExtractIsoWeekDay
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet, Window
+from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, RowNumber
 from django.db.models.lookups import GreaterThan, LessThanOrEqual
 
 from channels_app.models import Channel
 from conversations.models import Conversation, Status
 from conversations.selectors import SLA_DUE
-from customers.models import Membership, Tenant
+from customers.models import Customer, Membership, Tenant
 from routing.models import ConversationSla, Presence
 from routing.sla import DUE_FIELDS
 
@@ -167,7 +167,7 @@ PRESENCE_ORDER = {Presence.ONLINE: 0, Presence.AWAY: 1, Presence.OFFLINE: 2}
 def agent_board(*, tenant: Tenant, visibility: Visibility) -> list[BoardAgent]:
     """Every visible member with presence, open load against capacity per channel and their open conversations.
 
-    Three queries whatever the number of agents: the members, their loads, their conversations.
+    Four queries whatever the number of agents: the members, their loads, their conversations, those customers.
     """
     members = Membership.objects.for_tenant(tenant).select_related("user", "agent_profile").order_by("pk")
     if not visibility.unrestricted:
@@ -182,17 +182,24 @@ def agent_board(*, tenant: Tenant, visibility: Visibility) -> list[BoardAgent]:
     ):
         loads[user_id][channel] = count
     listed: dict[int, list[BoardConversation]] = defaultdict(list)
-    # Longest waiting first, as the workspace list; capped per agent in Python since load is bounded by capacity.
-    for row in (
+    # Longest waiting first, as the workspace list; the first few per agent only (a window function over the
+    # active-conversations index), then the names of just those customers.
+    place = Window(RowNumber(), partition_by=[F("assignee_id")],
+                   order_by=[F("waiting_since").asc(nulls_last=True), F("updated_at").desc(), F("pk").asc()])
+    rows = list(
         Conversation.objects.for_tenant(tenant).filter(status=Status.OPEN, assignee_id__in=user_ids)
-        .annotate(sla_due=SLA_DUE).order_by("assignee_id", "waiting_since", "-updated_at", "pk")
-        .values("assignee_id", "number", "customer__name", "last_channel", "waiting_since", "sla_due")[:2000]
-    ):
-        if len(listed[row["assignee_id"]]) < BOARD_CONVERSATIONS_PER_AGENT:
-            listed[row["assignee_id"]].append(BoardConversation(
-                number=row["number"], customer=row["customer__name"] or f"#{row['number']}",
-                channel=row["last_channel"], waiting_since=row["waiting_since"], sla_due=row["sla_due"],
-            ))
+        .annotate(sla_due=SLA_DUE, place=place).filter(place__lte=BOARD_CONVERSATIONS_PER_AGENT)
+        .order_by("assignee_id", "place")
+        .values("assignee_id", "number", "customer_id", "last_channel", "waiting_since", "sla_due")
+    )
+    names = dict(
+        Customer.objects.for_tenant(tenant).filter(pk__in={row["customer_id"] for row in rows}).values_list("pk", "name")
+    ) if rows else {}
+    for row in rows:
+        listed[row["assignee_id"]].append(BoardConversation(
+            number=row["number"], customer=names.get(row["customer_id"]) or f"#{row['number']}",
+            channel=row["last_channel"], waiting_since=row["waiting_since"], sla_due=row["sla_due"],
+        ))
     board = []
     for member in members:
         profile = getattr(member, "agent_profile", None)

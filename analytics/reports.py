@@ -308,33 +308,24 @@ def _conversation_filter(scope: ReportScope, *, channel: str = "") -> Q:
 
 
 def _backlog(scope: ReportScope) -> dict[str, tuple[int, float | None]]:
-    """Open conversations now and their median age, per last channel."""
+    """Open conversations now and their median age, per last channel and overall ("") in one pass."""
     now = timezone.now()
-    rows = (
+    open_conversations = (
         Conversation.objects.for_tenant(scope.tenant).filter(_conversation_filter(scope), status__in=ACTIVE_STATUSES)
-        .values("last_channel").annotate(n=Count("id"))
+        .values("last_channel", "created_at")
     )
-    result: dict[str, tuple[int, float | None]] = {}
+    sql, params = open_conversations.query.sql_with_params()
     with connection.cursor() as cursor:
-        for row in rows:
-            result[row["last_channel"]] = (row["n"], None)
-        qs = Conversation.objects.for_tenant(scope.tenant).filter(_conversation_filter(scope), status__in=ACTIVE_STATUSES)
-        sql, params = qs.values("last_channel", "created_at").query.sql_with_params()
         cursor.execute(
-            f"SELECT last_channel, percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM (%s - created_at))) "  # noqa: S608 - fixed SQL, values as params
-            f"FROM ({sql}) AS open_conversations GROUP BY last_channel",
+            "SELECT GROUPING(last_channel), last_channel, count(*), "  # noqa: S608 - fixed SQL, values as params
+            "percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM (%s - created_at))) "
+            f"FROM ({sql}) AS open_conversations GROUP BY GROUPING SETS ((last_channel), ())",
             [now, *params],
         )
-        for channel, median in cursor.fetchall():
-            count, _ = result.get(channel, (0, None))
-            result[channel] = (count, float(median) if median is not None else None)
-        cursor.execute(
-            f"SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM (%s - created_at))) "  # noqa: S608 - fixed SQL, values as params
-            f"FROM ({sql}) AS open_conversations",
-            [now, *params],
-        )
-        median = cursor.fetchone()[0]
-    result[""] = (sum(n for n, _ in result.values()), float(median) if median is not None else None)
+        rows = cursor.fetchall()
+    result: dict[str, tuple[int, float | None]] = {"": (0, None)}
+    for overall, channel, count, median in rows:
+        result["" if overall else channel] = (int(count), float(median) if median is not None else None)
     return result
 
 

@@ -100,6 +100,15 @@ class Conversation(TenantOwned):
             GinIndex(fields=["tags"], name="conv_tags"),
             # The CSAT sweeper's window of recent resolves, every tenant's (conversations.csat.csat_surveys_due).
             models.Index(fields=["resolved_at"], condition=models.Q(status="resolved"), name="conv_resolved_at"),
+            # The live overview, agent board and backlog aggregate the active conversations only: a narrow copy of
+            # their columns answers those counts by index-only scans instead of visiting a large table's pages.
+            models.Index(
+                fields=["tenant", "last_channel", "waiting_since"],
+                include=["id", "status", "assignee", "team", "created_at", "updated_at", "number", "customer",
+                         "first_inbox", "first_response_due_at", "next_response_due_at", "resolution_due_at"],
+                condition=models.Q(status__in=ACTIVE_STATUSES),
+                name="conv_active_live",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -131,6 +131,21 @@ def test_the_board_shows_presence_load_against_capacity_and_open_conversations(t
     assert [person.presence for person in board[1:]] == [Presence.OFFLINE]
 
 
+def test_the_board_lists_each_agents_longest_waiting_conversations_first_and_counts_the_rest(tenant, agent, teammate):
+    for number in range(1, 11):  # the agent's 10: #1 has waited 1 minute ... #10 ten minutes
+        conversation(tenant, number, assignee=agent, waiting_minutes=number, customer_name=f"Waiting {number}")
+    conversation(tenant, 11, assignee=agent)  # not waiting: after the waiting ones
+    conversation(tenant, 12, assignee=teammate, waiting_minutes=1)
+
+    board = {row.user_id: row for row in agent_board(tenant=tenant, visibility=Visibility())}
+
+    listed = board[agent.pk].conversations
+    assert [c.number for c in listed] == [10, 9, 8, 7, 6, 5, 4, 3]
+    assert listed[0].customer == "Waiting 10"
+    assert board[agent.pk].open_total == 11
+    assert [c.number for c in board[teammate.pk].conversations] == [12]
+
+
 def test_the_board_costs_the_same_queries_for_two_or_eight_agents(tenant, django_assert_max_num_queries):
     def add_agents(count, first_number):
         for index in range(count):
@@ -138,10 +153,10 @@ def test_the_board_costs_the_same_queries_for_two_or_eight_agents(tenant, django
             conversation(tenant, first_number + index, "sms", assignee=user, waiting_minutes=index)
 
     add_agents(2, 1)
-    with django_assert_max_num_queries(3):
+    with django_assert_max_num_queries(4):
         agent_board(tenant=tenant, visibility=Visibility())
     add_agents(6, 10)
-    with django_assert_max_num_queries(3):
+    with django_assert_max_num_queries(4):
         assert len(agent_board(tenant=tenant, visibility=Visibility())) == 8
 
 

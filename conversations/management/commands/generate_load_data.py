@@ -441,10 +441,11 @@ class Command(BaseCommand):
 
     def _analyze(self) -> None:
         with connection.cursor() as cursor:
-            # Fresh planner statistics after a bulk load, as autovacuum would gather them soon after.
+            # Dead rows of the bulk updates gone, visibility maps set and fresh planner statistics, as autovacuum
+            # would leave them soon after a bulk load (where it runs at all: some machines have it off).
             for table in ("customers_customer", "customers_identity", "conversations_conversation",
                           "conversations_timelineentry", "analytics_analyticsevent", "analytics_presencespan"):
-                cursor.execute(f"ANALYZE {table}")
+                cursor.execute(f"VACUUM (ANALYZE) {table}")
 
     def _rollups(self, tenant: Tenant, now, days: int, began: float) -> None:
         from zoneinfo import ZoneInfo
@@ -457,4 +458,4 @@ class Command(BaseCommand):
 
         rollups_rebuild_in_chunks(tenant=tenant, start=first, end=today, progress=progress)
         with connection.cursor() as cursor:
-            cursor.execute("ANALYZE analytics_analyticsrollup")
+            cursor.execute("VACUUM (ANALYZE) analytics_analyticsrollup")  # the rebuild's deleted rows
