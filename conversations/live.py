@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 import uuid
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from conversations.models import Conversation
 from customers.models import Membership, Role
 from omnidesk.lib.events import DomainEvent, subscribe
+from omnidesk.lib.layer_send import group_send_all
 
 logger = logging.getLogger(__name__)
 
@@ -79,16 +79,7 @@ def publish_to_workspaces(event: DomainEvent) -> None:
         return
     # One delivery id for all groups: a member in several of them (unassigned and a team) hears it once.
     message = {"type": "domain.event", "event": event.as_dict(), "delivery_id": uuid.uuid4().hex}
-    groups = audience_of(event)
-    if groups:
-        # One async_to_sync for all groups: outside a server (Celery) each call starts an event loop and
-        # opens a Redis connection of its own, which cost more than storing the message.
-        async_to_sync(_group_send_all)(layer, groups, message)
-
-
-async def _group_send_all(layer, groups: list[str], message: dict) -> None:
-    for group in groups:
-        await layer.group_send(group, message)
+    group_send_all(layer, audience_of(event), message)
 
 
 # Web-chat visitors hear presence changes too (their handler subscribes on import).

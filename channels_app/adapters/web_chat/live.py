@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.cache import cache
 from django.db import transaction
 
 from omnidesk.lib.events import DomainEvent, subscribe
+from omnidesk.lib.layer_send import group_send_all
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def _send(group: str, message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    async_to_sync(layer.group_send)(group, message)
+    group_send_all(layer, [group], message)
 
 
 def visitor_push(*, tenant_id: int, visitor_id: int, event: dict[str, Any]) -> None:
