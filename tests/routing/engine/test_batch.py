@@ -4,14 +4,17 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from analytics.models import AnalyticsEvent, EventName
 from conversations.models import Conversation, Status, TimelineEntry
 from conversations.services import conversation_assign, conversation_set_status
 from routing.batch import conversations_route_batch
-from routing.models import AgentProfile, AssignmentMethod, ConversationRouting
+from routing.models import AgentProfile, AssignmentMethod, ConversationRouting, SlaPolicy
 from routing.services import conversation_route
+from routing.sla import sla_apply
 from routing.tasks import route_conversation
 from tests.routing.engine.conftest import burst, explanations, incoming, make_agent, run_in_threads
 
@@ -152,6 +155,26 @@ def test_a_batch_skips_conversations_already_assigned_or_closed(tenant, support)
 
     assert counts == {"assigned": 1, "queued": 0, "skipped": 2}
     assert TimelineEntry.objects.filter(conversation=taken, event="assigned").count() == 1
+
+
+def test_a_batch_of_six_takes_as_many_queries_as_a_batch_of_two(tenant, support):
+    make_agent(tenant, support, "Dana", capacity={"sms": 20})
+    SlaPolicy.objects.create(tenant=tenant, name="Around the clock")  # each conversation has an SLA row to read
+    first, small, large = [incoming(tenant, "First")], [incoming(tenant, f"Small {i}") for i in range(2)], [
+        incoming(tenant, f"Large {i}") for i in range(6)
+    ]
+    for conversation in first + small + large:
+        sla_apply(conversation=conversation)
+    conversations_route_batch(tenant=tenant, conversation_ids=[first[0].pk])  # loads the rules cache
+
+    counted = []
+    for conversations in (small, large):
+        with CaptureQueriesContext(connection) as queries:
+            counts = conversations_route_batch(tenant=tenant, conversation_ids=[c.pk for c in conversations])
+        assert counts["assigned"] == len(conversations)
+        counted.append(len(queries))
+
+    assert counted[0] == counted[1]
 
 
 def route_in_batches(tenant, conversation_ids: list[int]) -> None:
