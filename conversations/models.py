@@ -87,6 +87,8 @@ class Conversation(TenantOwned):
             models.Index(
                 fields=["tenant", "assignee", "status", "waiting_since", "-updated_at", "-id"], name="conv_list_assignee"
             ),
+            # An agent's teams' conversations (the "My teams" view and that part of what an agent may see).
+            models.Index(fields=["tenant", "team", "status", "waiting_since", "-updated_at", "-id"], name="conv_list_team"),
             models.Index(
                 fields=["tenant", "status", "priority_order", "waiting_since", "-updated_at", "-id"], name="conv_list_priority"
             ),

@@ -161,6 +161,8 @@ def _conversation_context(request, conversation: Conversation) -> dict:
     # Reply channels, the panel and the duplicate check all read the customer's identities: fetch them once.
     prefetch_related_objects([customer], "identities")
     members = _tenant_members(request)
+    # The agent's own row among them, with its user: naming the agent in canned responses reads nothing more.
+    me = next((member for member in members if member.pk == request.membership.pk), request.membership)
     others = customer_other_conversations(tenant=request.tenant, membership=request.membership, conversation=conversation)
     return {
         "conversation": conversation,
@@ -176,7 +178,7 @@ def _conversation_context(request, conversation: Conversation) -> dict:
             "assignee": conversation.assignee_id or "", "team": conversation.team_id or "",
         }),
         "canned": canned_responses_for(
-            tenant=request.tenant, conversation=conversation, agent_membership=request.membership
+            tenant=request.tenant, conversation=conversation, agent_membership=me
         ),
         "details_form": DetailsForm(initial={"priority": conversation.priority, "tags": ", ".join(conversation.tags)}),
         "identities": customer.identities.all(),
