@@ -36,7 +36,8 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.test import Client  # noqa: E402
-from twilio_ingest import percentile, twilio_signature  # noqa: E402
+from load_senders import percentile  # noqa: E402
+from twilio_ingest import twilio_signature  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
 from conversations.models import TimelineEntry  # noqa: E402

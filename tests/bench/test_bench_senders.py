@@ -1,7 +1,7 @@
-"""The bench's e-mail and API senders speak the webhooks' real contract, and its table marks losses as misses.
+"""The bench's SMS, e-mail and API senders speak the webhooks' real contract, and its table marks losses as misses.
 
-bench/channel_ingest.py builds requests by hand (standard library only); if a webhook's signature or payload
-rules change, these fail here instead of the benchmark quietly measuring 403s.
+bench/twilio_ingest.py and bench/channel_ingest.py build requests by hand (standard library only); if a
+webhook's signature or payload rules change, these fail here instead of the benchmark quietly measuring 403s.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from channels_app.models import Channel
+from channels_app.models import Channel, InboundReceipt
 from conversations.models import TimelineEntry
 from tests.factories import InboxFactory
 
@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 import channel_ingest  # noqa: E402
 import run_all  # noqa: E402
+import twilio_ingest  # noqa: E402
 
 
 def post(client, path: str, body: bytes, headers: dict[str, str]):
@@ -49,6 +50,20 @@ def test_the_api_sender_signs_a_message_the_webhook_stores(client, tenant):
 
     assert response.status_code == 201, response.content
     assert TimelineEntry.objects.for_tenant(tenant).get(channel=Channel.API).body == "bench r2 #5"
+
+
+@pytest.mark.django_db
+def test_the_sms_sender_signs_a_webhook_the_server_accepts(client, tenant):
+    inbox = InboxFactory.build(tenant=tenant, channel=Channel.SMS, name="SMS", address="+15005550006",
+                               settings={"account_sid": "AC1"})
+    inbox.set_secrets(twilio_auth_token="bench-token")
+    inbox.save()
+
+    request = twilio_ingest.sms_request("r3", 7, inbox.key, "bench-token", inbox.address, "AC1", "http://testserver")
+    response = post(client, *request)
+
+    assert response.status_code == 200, response.content
+    assert InboundReceipt.objects.for_tenant(tenant).get().message["body"] == "bench r3 #7"
 
 
 def ingest_run(**changes) -> dict:
