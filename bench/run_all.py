@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run every benchmark and print one table (metric, value, target, met?).  `make bench` runs this.
 
-    .venv/bin/python bench/run_all.py                 # everything (about 15 minutes on the 2-core machine)
+    .venv/bin/python bench/run_all.py                 # everything (about 8 minutes on the 2-core machine once the bench databases exist)
     .venv/bin/python bench/run_all.py --quick         # a smoke run with small counts (about 3 minutes)
     .venv/bin/python bench/run_all.py --only ingest,live --json
 
