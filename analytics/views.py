@@ -11,6 +11,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from analytics.forms import PRESETS, ReportFilterForm, preset_range
 from analytics.live import Visibility, agent_board, conversations_opened_at, live_tiles
@@ -142,6 +143,29 @@ TREND_CHARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("SLA attainment", ("sla_first_response", "sla_resolution")),
 )
 DRILL_PAGE_SIZE = 50
+# A drill-down counts at most this many conversations ("10,000+"): counting 300,000 matches costs seconds,
+# and nobody pages that far (the CSV export has them all).
+DRILL_COUNT_CAP = 10_000
+
+
+class CappedPaginator(Paginator):
+    """A Paginator whose count stops at `cap` (then `capped` is true): a LIMIT, not a full count."""
+
+    def __init__(self, object_list, per_page, *, cap: int):
+        super().__init__(object_list, per_page)
+        self.cap = cap
+
+    @cached_property
+    def _seen(self) -> int:
+        return self.object_list.order_by().select_related(None).values("pk")[: self.cap + 1].count()
+
+    @cached_property
+    def count(self) -> int:
+        return min(self._seen, self.cap)
+
+    @property
+    def capped(self) -> bool:
+        return self._seen > self.cap
 
 
 def _report_form(request) -> tuple[ReportFilterForm, ReportScope | None]:
@@ -286,7 +310,7 @@ def report_conversations_view(request):
         except DrillError as exc:
             form.add_error(None, str(exc))
         else:
-            page = Paginator(conversations, DRILL_PAGE_SIZE).get_page(request.GET.get("page"))
+            page = CappedPaginator(conversations, DRILL_PAGE_SIZE, cap=DRILL_COUNT_CAP).get_page(request.GET.get("page"))
             params = {**form.query_params(), "kpi": kpi}
             if cell is not None:
                 params.update(weekday=str(cell[0]), hour=str(cell[1]))

@@ -129,6 +129,21 @@ def test_the_drill_down_lists_the_conversations_behind_the_number(client, histor
     assert client.get("/analytics/reports/export.csv", params(kind="conversations", kpi="nope")).status_code == 400
 
 
+def test_a_large_drill_down_counts_up_to_its_cap_and_says_so(client, history, tenant_admin, monkeypatch):
+    monkeypatch.setattr("analytics.views.DRILL_COUNT_CAP", 2)
+    monkeypatch.setattr("analytics.views.DRILL_PAGE_SIZE", 1)
+    client.force_login(tenant_admin)
+
+    capped = client.get("/analytics/reports/conversations/", params(kpi="new"))  # 3 new conversations
+    assert (capped.context["page"].paginator.count, capped.context["page"].paginator.capped) == (2, True)
+    assert "New conversations: 2+ conversations" in capped.content.decode()
+    assert "Page 1 of 2+" in capped.content.decode()
+
+    exact = client.get("/analytics/reports/conversations/", params(kpi="new", channel="email"))  # 1
+    assert (exact.context["page"].paginator.count, exact.context["page"].paginator.capped) == (1, False)
+    assert "+ conversation" not in exact.content.decode()
+
+
 def test_the_table_csv_has_one_row_per_channel_and_the_overall(client, history, tenant_admin):
     client.force_login(tenant_admin)
     response = client.get("/analytics/reports/export.csv", params(kind="table"))
