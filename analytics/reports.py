@@ -438,12 +438,15 @@ def report_trends(scope: ReportScope, kpis: tuple[str, ...] | list[str], sums: R
         today = timezone.now().astimezone(scope.zone).date()
         now_value = _occupancy(scope).get(scope.channel)
         trends["occupancy"] = [(day, now_value if day == today else None) for day in days]
-    for kpi in ("backlog", "backlog_age_median"):
-        if kpi in kpis:
-            trends[kpi] = _backlog_trend(scope, kpi, sums)
-    rollup_kpis = [kpi for kpi in kpis if kpi not in trends]
+    backlog_kpis = [kpi for kpi in ("backlog", "backlog_age_median") if kpi in kpis]
+    rollup_kpis = [kpi for kpi in kpis if kpi not in trends and kpi not in backlog_kpis]
+    if rollup_kpis and sums is None:
+        sums = rollup_sums(scope)  # read first, so the backlog's flow reuses it
+    if backlog_kpis:
+        backlog_now = _backlog(scope).get(scope.channel, (0, None))
+        for kpi in backlog_kpis:
+            trends[kpi] = _backlog_trend(scope, kpi, sums, backlog_now)
     if rollup_kpis:
-        sums = sums if sums is not None else rollup_sums(scope)
         by_day: dict[date, dict[str, _Sums]] = defaultdict(dict)
         for (day, metric), s in sums.by_day.items():
             by_day[day][metric] = s
@@ -461,12 +464,11 @@ def report_trend(scope: ReportScope, kpi: str) -> Trend:
 _FLOW_METRICS = ("new", "reopened", "resolved")
 
 
-def _backlog_trend(scope: ReportScope, kpi: str, sums: RollupSums | None) -> Trend:
-    """Open conversations at each day's end: today's count minus the net inflow (new + reopened - resolved)
-    of the days after; the median age is known for now only."""
+def _backlog_trend(scope: ReportScope, kpi: str, sums: RollupSums | None, backlog_now: tuple[int, float | None]) -> Trend:
+    """Open conversations at each day's end: today's count (`backlog_now`: count and median age) minus the net
+    inflow (new + reopened - resolved) of the days after; the median age is known for now only."""
     days = scope.days()
     today = timezone.now().astimezone(scope.zone).date()
-    backlog_now = _backlog(scope).get(scope.channel, (0, None))
     if kpi == "backlog_age_median":
         return [(day, backlog_now[1] if day == today else None) for day in days]
     if sums is None or scope.end < today:  # the days after the range up to today count too
