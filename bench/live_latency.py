@@ -73,7 +73,12 @@ def post_probe(args: argparse.Namespace, sid: str, index: int) -> int:
         connection.close()
 
 
-async def measure(args: argparse.Namespace, cookie: str) -> tuple[dict[str, float], dict[int, float], list[int]]:
+def probe_entries(tenant: Tenant, sids: list[str]) -> dict[str, int]:
+    """MessageSid -> timeline entry id of the probes stored so far."""
+    return dict(TimelineEntry.objects.for_tenant(tenant).filter(external_id__in=sids).values_list("external_id", "pk"))
+
+
+async def measure(args: argparse.Namespace, tenant: Tenant, cookie: str) -> tuple[dict[str, float], dict[int, float], list[int]]:
     """Returns each probe's send time (by MessageSid), each pushed entry's arrival time, and non-200 answers."""
     target = urlsplit(args.url)
     sent: dict[str, float] = {}
@@ -103,10 +108,14 @@ async def measure(args: argparse.Namespace, cookie: str) -> tuple[dict[str, floa
             if status != 200:
                 statuses.append(status)
             await asyncio.sleep(args.interval)
-        # Wait for the last pushes, bounded; the entries are matched to probes afterwards.
+        # Wait, bounded, until every probe is stored and its entry pushed. The socket also hears the load's
+        # messages, so the pushes alone cannot tell when the probes are all in: ask the database.
         deadline = time.perf_counter() + args.timeout
-        while time.perf_counter() < deadline and len(arrived) < len(sent):
-            await asyncio.sleep(0.1)
+        while time.perf_counter() < deadline:
+            entries = await asyncio.to_thread(probe_entries, tenant, list(sent))
+            if len(entries) == len(sent) and all(entry_id in arrived for entry_id in entries.values()):
+                break
+            await asyncio.sleep(0.2)
         await asyncio.sleep(0.5)
         listener.cancel()
     return sent, arrived, statuses
@@ -121,15 +130,14 @@ def main() -> None:
     parser.add_argument("--to", default="+15005550006")
     parser.add_argument("--probes", type=int, default=100)
     parser.add_argument("--interval", type=float, default=0.25, help="Seconds between probes.")
-    parser.add_argument("--timeout", type=float, default=30.0, help="Seconds to wait for pushes after the last probe.")
+    parser.add_argument("--timeout", type=float, default=120.0,
+                        help="Seconds to wait after the last probe for every probe to be stored and pushed.")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     settings.ALLOWED_HOSTS = ["*"]  # the test client signs in through the settings the server uses
     tenant = Tenant.objects.get(slug=args.tenant)
-    sent, arrived, statuses = asyncio.run(measure(args, session_cookie(tenant)))
-    entries = dict(
-        TimelineEntry.objects.for_tenant(tenant).filter(external_id__in=list(sent)).values_list("external_id", "pk")
-    )
+    sent, arrived, statuses = asyncio.run(measure(args, tenant, session_cookie(tenant)))
+    entries = probe_entries(tenant, list(sent))
     latencies = sorted(
         (arrived[entries[sid]] - started) * 1000 for sid, started in sent.items()
         if sid in entries and entries[sid] in arrived

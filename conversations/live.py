@@ -54,10 +54,13 @@ def audience_of(event: DomainEvent) -> list[str]:
     if conversation_id is None:
         # Tenant-wide news (presence, customers): every member.
         return [group_everything(tenant_id), group_unassigned(tenant_id)]
-    row = (
-        Conversation.objects.for_tenant(tenant_id).filter(pk=conversation_id)
-        .values("assignee_id", "team_id").first()
-    )
+    if event.owner is not None:
+        row = {"assignee_id": event.owner[0], "team_id": event.owner[1]}
+    else:
+        row = (
+            Conversation.objects.for_tenant(tenant_id).filter(pk=conversation_id)
+            .values("assignee_id", "team_id").first()
+        )
     if row is None:
         return []
     groups = [group_everything(tenant_id)]

@@ -58,6 +58,9 @@ class DomainEvent:
     tenant_id: int
     payload: dict[str, Any]
     occurred_at: Any = field(default_factory=timezone.now)
+    # (assignee id, team id) of the event's conversation when it was emitted, if the emitter had it: live
+    # updates address the event by it instead of reading the conversation again. Not part of the payload.
+    owner: tuple[int | None, int | None] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -88,14 +91,16 @@ def unsubscribe(handler: Handler) -> None:
             handlers.remove(handler)
 
 
-def emit_on_commit(name: str, *, tenant_id: int, **payload: Any) -> DomainEvent:
+def emit_on_commit(
+    name: str, *, tenant_id: int, owner: tuple[int | None, int | None] | None = None, **payload: Any
+) -> DomainEvent:
     schema = EVENT_SCHEMAS.get(name)
     if schema is None:
         raise ValueError(f"Unknown domain event {name!r}")
     missing = schema - payload.keys()
     if missing:
         raise ValueError(f"Event {name} is missing {sorted(missing)}")
-    event = DomainEvent(name=name, tenant_id=tenant_id, payload=payload)
+    event = DomainEvent(name=name, tenant_id=tenant_id, payload=payload, owner=owner)
     transaction.on_commit(lambda: dispatch(event))
     return event
 
