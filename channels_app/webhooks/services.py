@@ -32,6 +32,7 @@ from channels_app.models import (
     WebhookSubscription,
 )
 from channels_app.webhooks.events import event_data, webhook_event_for
+from channels_app.webhooks.subscriptions import active_subscriptions
 from channels_app.webhooks.urls import check_webhook_url
 from customers.models import Membership, Role, Tenant
 from omnidesk.lib.events import DomainEvent
@@ -71,9 +72,7 @@ def webhook_deliveries_create(*, event: DomainEvent) -> list[int]:
     event_type = webhook_event_for(event.name)
     if event_type is None:
         return []
-    subscriptions = [
-        s for s in WebhookSubscription.objects.for_tenant(event.tenant_id).filter(is_active=True) if s.wants(event_type)
-    ]
+    subscriptions = [s for s in active_subscriptions(event.tenant_id) if s.wants(event_type)]
     if not subscriptions:
         return []
     tenant_slug = Tenant.objects.values_list("slug", flat=True).get(pk=event.tenant_id)
@@ -84,7 +83,7 @@ def webhook_deliveries_create(*, event: DomainEvent) -> list[int]:
         for subscription in subscriptions:
             delivery_id = uuid.uuid4()
             delivery = WebhookDelivery.objects.create(
-                tenant_id=event.tenant_id, subscription=subscription, uuid=delivery_id, event=event_type,
+                tenant_id=event.tenant_id, subscription_id=subscription.id, uuid=delivery_id, event=event_type,
                 body=_body(delivery_id=delivery_id, event_type=event_type, event=event, tenant_slug=tenant_slug,
                            data=data),
                 next_attempt_at=now, retry_until=now + RETRY_WINDOW, created_at=now, updated_at=now,
