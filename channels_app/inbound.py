@@ -14,6 +14,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from django.db import DatabaseError, DataError, InterfaceError, OperationalError
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from channels_app.adapters.base import ChannelAdapter, MalformedInbound, SignatureError
@@ -24,6 +26,10 @@ from customers.identities import InvalidIdentity
 logger = logging.getLogger(__name__)
 
 INBOX_CACHE_SIZE = 1000
+# How long a process may answer a provider's webhooks with an inbox it looked up before. A change to an inbox
+# (deactivated, a new secret) reaches the other processes within this time; the process that saved it
+# forgets its copy at once (inbox_changed).
+HOOK_INBOX_CACHE_SECONDS = 5.0
 _inbox_cache: dict[str, tuple[float, Inbox]] = {}
 
 
@@ -67,6 +73,13 @@ def inbox_for_hook(key: str, channels: Iterable[str], *, cache_seconds: float = 
 
 def inbox_cache_clear() -> None:
     _inbox_cache.clear()
+
+
+@receiver(post_save, sender=Inbox, dispatch_uid="inbound-inbox-changed-save")
+@receiver(post_delete, sender=Inbox, dispatch_uid="inbound-inbox-changed-delete")
+def inbox_changed(sender, instance: Inbox, **kwargs) -> None:
+    for key in [key for key, (_, cached) in _inbox_cache.items() if cached.pk == instance.pk or key == instance.key]:
+        _inbox_cache.pop(key, None)
 
 
 def inbound_message(request: HttpRequest, inbox: Inbox, adapter: ChannelAdapter) -> InboundMessage:

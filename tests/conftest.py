@@ -76,3 +76,13 @@ def captured_events():
     events.subscribe("*")(record)
     yield seen
     events.unsubscribe(record)
+
+
+@pytest.fixture(autouse=True)
+def inbox_cache_forgotten():
+    """Webhook views remember inboxes for a few seconds per process; a test starts and ends without any."""
+    from channels_app.inbound import inbox_cache_clear
+
+    inbox_cache_clear()
+    yield
+    inbox_cache_clear()

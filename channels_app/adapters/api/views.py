@@ -8,7 +8,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from channels_app.adapters.api.adapter import MAX_BODY_BYTES, ApiAdapter, parse_payload
 from channels_app.adapters.api.services import api_inbound_complete
-from channels_app.inbound import InboundRejected, inbound_accept, inbox_for_hook
+from channels_app.inbound import HOOK_INBOX_CACHE_SECONDS, InboundRejected, inbound_accept, inbox_for_hook
 from channels_app.models import Channel
 
 logger = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ def messages(request: HttpRequest, key: str) -> HttpResponse:
         return JsonResponse({"detail": "Use POST."}, status=405)
     adapter = ApiAdapter()
     try:
-        inbox = inbox_for_hook(key, [Channel.API])
+        inbox = inbox_for_hook(key, [Channel.API], cache_seconds=HOOK_INBOX_CACHE_SECONDS)
         # Refused before the body is read (Django would also refuse past DATA_UPLOAD_MAX_MEMORY_SIZE, as a 400).
         if _declared_length(request) > MAX_BODY_BYTES:
             raise InboundRejected(413, f"The body is larger than {MAX_BODY_BYTES} bytes.")

@@ -11,7 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from channels_app.adapters.base import MalformedInbound, SignatureError
 from channels_app.adapters.email.adapter import EmailAdapter, read_raw
 from channels_app.adapters.email.services import email_receive
-from channels_app.inbound import InboundRejected, inbox_for_hook
+from channels_app.inbound import HOOK_INBOX_CACHE_SECONDS, InboundRejected, inbox_for_hook
 from customers.identities import InvalidIdentity
 
 logger = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ def inbound(request: HttpRequest, key: str) -> JsonResponse:
         return JsonResponse({"detail": "Use POST with the raw message as the body."}, status=405)
     adapter = EmailAdapter()
     try:
-        inbox = inbox_for_hook(key, [adapter.channel])
+        inbox = inbox_for_hook(key, [adapter.channel], cache_seconds=HOOK_INBOX_CACHE_SECONDS)
         try:
             adapter.verify(request, inbox)
         except SignatureError as exc:

@@ -13,15 +13,19 @@ from channels_app.adapters.base import SignatureError, get_adapter
 from channels_app.adapters.twilio_common.adapter import TwilioAdapter
 from channels_app.adapters.twilio_common.receipts import twilio_receipt_enqueue, twilio_receipt_store
 from channels_app.adapters.twilio_common.status import twilio_status_record
-from channels_app.inbound import InboundRejected, inbound_message, inbox_for_hook, storage_answers
+from channels_app.inbound import (
+    HOOK_INBOX_CACHE_SECONDS,
+    InboundRejected,
+    inbound_message,
+    inbox_for_hook,
+    storage_answers,
+)
 from channels_app.models import Channel, Inbox
 from conversations.services import ConversationError
 
 logger = logging.getLogger(__name__)
 
 TWILIO_CHANNELS = (Channel.SMS, Channel.WHATSAPP)
-# How long a process trusts an inbox it looked up (a token change or deactivation applies after this).
-INBOX_CACHE_SECONDS = 5.0
 
 
 def _twilio_inbox(request: HttpRequest, key: str) -> tuple[Inbox, TwilioAdapter]:
@@ -31,7 +35,7 @@ def _twilio_inbox(request: HttpRequest, key: str) -> tuple[Inbox, TwilioAdapter]
         request.POST  # noqa: B018 - parse now, so size limits answer 413 rather than fail later
     except (RequestDataTooBig, TooManyFieldsSent) as exc:
         raise InboundRejected(413, "The request is too large.") from exc
-    inbox = inbox_for_hook(key, TWILIO_CHANNELS, cache_seconds=INBOX_CACHE_SECONDS)
+    inbox = inbox_for_hook(key, TWILIO_CHANNELS, cache_seconds=HOOK_INBOX_CACHE_SECONDS)
     return inbox, get_adapter(inbox.channel)
 
 

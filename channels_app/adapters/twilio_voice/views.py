@@ -20,7 +20,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from channels_app.adapters.base import MalformedInbound, SignatureError
 from channels_app.adapters.twilio_voice import outbound, services, twiml
 from channels_app.adapters.twilio_voice.adapter import TwilioVoiceAdapter
-from channels_app.inbound import InboundRejected, inbox_for_hook
+from channels_app.inbound import HOOK_INBOX_CACHE_SECONDS, InboundRejected, inbox_for_hook
 from channels_app.models import Channel, Inbox
 from conversations.services import ConversationError
 from customers.identities import InvalidIdentity
@@ -29,7 +29,6 @@ logger = logging.getLogger(__name__)
 
 CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 RECORDING_SID = re.compile(r"^RE[0-9a-fA-F]{32}$")
-INBOX_CACHE_SECONDS = 5.0
 MAX_TRANSCRIPT = 20_000
 ANSWERED_DIAL_STATUSES = {"completed", "answered"}
 
@@ -54,7 +53,7 @@ def voice_hook(view: View) -> Callable[[HttpRequest, str], HttpResponse]:
                 request.POST  # noqa: B018 - parse now, so size limits answer 413 rather than fail later
             except (RequestDataTooBig, TooManyFieldsSent) as exc:
                 raise InboundRejected(413, "The request is too large.") from exc
-            inbox = inbox_for_hook(key, (Channel.VOICE,), cache_seconds=INBOX_CACHE_SECONDS)
+            inbox = inbox_for_hook(key, (Channel.VOICE,), cache_seconds=HOOK_INBOX_CACHE_SECONDS)
             try:
                 adapter.verify(request, inbox)
             except SignatureError as exc:
