@@ -3,9 +3,10 @@
 A webhook used to resolve the customer, apply the continuity rule and insert the timeline entry before
 answering: ~10 SQL statements and ~13 ms of CPU per request, which a 2-core machine cannot do 100 times a
 second with room to spare. Now the webhook verifies and parses (so 403 and 400 still answer at once), does
-one INSERT of the parsed message and answers; `twilio_receipt_process` does the rest from Celery, and the
-sweeper picks up receipts whose task was lost (a broker outage). Processing is safe to run twice: the
-receipt row is locked and marked processed in the transaction that stores the message.
+one INSERT of the parsed message and answers; a pump task (`twilio_receipts_pump`) does the rest from
+Celery, taking every pending receipt in turn, and the sweeper picks up receipts whose pump was lost (a broker
+outage). Processing is safe to run twice: the receipt row is locked and marked processed in the transaction
+that stores the message.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
+from celery import current_app
+from django.conf import settings
+from django.core.cache import cache
 from django.db import (
     DatabaseError,
     DataError,
@@ -35,9 +39,15 @@ from customers.identities import InvalidIdentity
 
 logger = logging.getLogger(__name__)
 
-# How old an unprocessed receipt must be before the sweeper takes it (its own task is normally faster).
+# How old an unprocessed receipt must be before the sweeper takes it (a pump is normally faster).
 SWEEP_AFTER = timedelta(seconds=60)
 SWEEP_BATCH = 1000
+# Under load one task stores many receipts. A Celery task cost ~3 ms of the 2-core machine's CPU around its
+# work (bench/README.md), a quarter of what storing a message costs; so a webhook enqueues the pump only when
+# none is waiting to start, and a pump goes on while receipts are pending. Idle, each receipt still starts
+# a pump at once. The mark's expiry bounds how long a pump lost before starting can hold up new receipts.
+PUMP_BATCH = 200
+PUMP_MARK_SECONDS = 5
 
 _INSERT = (
     f"INSERT INTO {InboundReceipt._meta.db_table} (tenant_id, inbox_id, provider_id, message, received_at, error) "  # noqa: S608 - table name from the model
@@ -75,14 +85,38 @@ def twilio_receipt_store(*, inbox: Inbox, message: InboundMessage) -> int | None
     return row[0] if row else None
 
 
-def twilio_receipt_enqueue(tenant_id: int, receipt_id: int) -> None:
-    from channels_app.adapters.twilio_common.tasks import ingest_twilio_message
+def _pump_mark() -> str:
+    # Per task queue, so test runs (each on its own queue) and deployments sharing a Redis do not meet.
+    return f"twilio-receipt-pump:{getattr(settings, 'CELERY_TASK_DEFAULT_QUEUE', 'celery')}"
+
+
+def _pump_mark_clear() -> None:
+    try:
+        cache.delete(_pump_mark())
+    except Exception as exc:  # the cache is Redis: down, the mark is gone with it or expires
+        logger.warning("Could not clear the receipt pump's mark: %s", exc)
+
+
+def twilio_receipts_pump_enqueue() -> None:
+    """Have a pump store the pending receipts, unless one is already waiting to start (it will find them)."""
+    from channels_app.adapters.twilio_common.tasks import pump_twilio_receipts
 
     try:
-        ingest_twilio_message.delay(tenant_id, receipt_id)
+        if not cache.add(_pump_mark(), "queued", timeout=PUMP_MARK_SECONDS):
+            return
+    except Exception as exc:  # no cache: enqueue anyway (with the broker on the same Redis, that fails too)
+        logger.warning("Receipt pump mark unavailable (%s); enqueuing a pump", exc)
+    try:
+        pump_twilio_receipts.delay()
     except BrokerError:
-        # The receipt is committed; the sweeper stores the message once the broker is back.
-        logger.error("Could not enqueue receipt %s: broker unavailable; the sweeper will take it", receipt_id)
+        # The receipts are committed; the next webhook tries again, the sweeper stores them in any case.
+        _pump_mark_clear()
+        logger.error("Could not enqueue the receipt pump: broker unavailable; the sweeper will take the receipts")
+
+
+def twilio_receipt_enqueue(tenant_id: int, receipt_id: int) -> None:
+    """After a webhook committed its receipt."""
+    twilio_receipts_pump_enqueue()
 
 
 def _enqueue_media(tenant_id: int, entry_id: int, count: int) -> None:
@@ -103,6 +137,14 @@ def _refuse(receipt: InboundReceipt, reason: str) -> None:
     receipt.save(update_fields=["processed_at", "error"])
 
 
+def _pending_locked():
+    """Unprocessed receipts, each locked by the transaction that takes it; ones another worker holds are skipped."""
+    return (
+        InboundReceipt.objects.select_for_update(skip_locked=True, of=("self",)).select_related("inbox__tenant")
+        .filter(processed_at__isnull=True)
+    )
+
+
 def twilio_receipt_process(*, tenant_id: int, receipt_id: int) -> InboundResult | None:
     """Store a receipt's message on the customer's timeline, with its side effects (opt-out, media).
 
@@ -110,35 +152,71 @@ def twilio_receipt_process(*, tenant_id: int, receipt_id: int) -> InboundResult 
     refused. A database outage raises, and the receipt stays pending for a retry or the sweeper.
     """
     with transaction.atomic():
-        receipt = (
-            InboundReceipt.objects.for_tenant(tenant_id).select_for_update(skip_locked=True, of=("self",))
-            .select_related("inbox__tenant").filter(pk=receipt_id, processed_at__isnull=True).first()
-        )
+        receipt = _pending_locked().filter(tenant_id=tenant_id, pk=receipt_id).first()
         if receipt is None:
             return None
-        inbox = receipt.inbox
-        adapter = get_adapter(inbox.channel)
-        message = InboundMessage(**receipt.message, received_at=receipt.received_at)
-        try:
-            with transaction.atomic():
-                result = message_record_inbound(tenant=inbox.tenant, inbox=inbox, message=message)
-                if result.created:
-                    adapter.inbound_recorded(inbox, result)
-        except (InvalidIdentity, ConversationError) as exc:
-            _refuse(receipt, " ".join(exc.messages))
-            return None
-        except DataError as exc:
-            # A value the database refuses (too long for its column…): retrying would not help.
-            _refuse(receipt, f"The message has a value that cannot be stored: {exc}")
-            return None
-        receipt.processed_at = timezone.now()
-        receipt.entry = result.entry
-        receipt.save(update_fields=["processed_at", "entry"])
-        media_count = len(result.entry.data.get("media") or []) if result.created else 0
-        if media_count:
-            tenant_id, entry_id = inbox.tenant_id, result.entry.pk
-            transaction.on_commit(lambda: _enqueue_media(tenant_id, entry_id, media_count))
+        return _store_locked(receipt)
+
+
+def _store_locked(receipt: InboundReceipt) -> InboundResult | None:
+    """Inside the transaction holding the receipt's lock: its message stored and the receipt marked done."""
+    inbox = receipt.inbox
+    adapter = get_adapter(inbox.channel)
+    message = InboundMessage(**receipt.message, received_at=receipt.received_at)
+    try:
+        with transaction.atomic():
+            result = message_record_inbound(tenant=inbox.tenant, inbox=inbox, message=message)
+            if result.created:
+                adapter.inbound_recorded(inbox, result)
+    except (InvalidIdentity, ConversationError) as exc:
+        _refuse(receipt, " ".join(exc.messages))
+        return None
+    except DataError as exc:
+        # A value the database refuses (too long for its column…): retrying would not help.
+        _refuse(receipt, f"The message has a value that cannot be stored: {exc}")
+        return None
+    receipt.processed_at = timezone.now()
+    receipt.entry = result.entry
+    receipt.save(update_fields=["processed_at", "entry"])
+    media_count = len(result.entry.data.get("media") or []) if result.created else 0
+    if media_count:
+        tenant_id, entry_id = inbox.tenant_id, result.entry.pk
+        transaction.on_commit(lambda: _enqueue_media(tenant_id, entry_id, media_count))
     return result
+
+
+def twilio_receipts_pump(*, limit: int = PUMP_BATCH) -> int:
+    """Store pending receipts of every tenant, oldest first, each in its own transaction, until none is left
+    (or `limit`, then a fresh pump goes on so other tasks get a turn). How many were taken.
+
+    The mark is cleared first: a receipt committed from now on enqueues another pump, so none waits for a pump
+    that already looked. While receipts are pending, a pump also keeps one more queued, which a free worker
+    process starts beside it (the row locks keep them apart): a backlog is worked by every process. A
+    receipt that fails with a non-transient database error is left for the sweeper.
+    """
+    _pump_mark_clear()
+    # Tasks run inline (tests, CELERY_TASK_ALWAYS_EAGER) have no other process to help.
+    helpers = not current_app.conf.task_always_eager
+    taken, failed = 0, set()
+    while taken < limit:
+        with transaction.atomic():
+            receipt = _pending_locked().exclude(pk__in=failed).order_by("received_at", "pk").first()
+            if receipt is None:
+                return taken
+            if helpers:
+                transaction.on_commit(twilio_receipts_pump_enqueue)
+            receipt_id = receipt.pk
+            try:
+                with transaction.atomic():
+                    _store_locked(receipt)
+            except (OperationalError, InterfaceError):
+                raise
+            except DatabaseError:
+                logger.exception("Receipt %s could not be stored; it stays pending", receipt_id)
+                failed.add(receipt_id)
+        taken += 1
+    twilio_receipts_pump_enqueue()
+    return taken
 
 
 def twilio_receipts_pending(*, older_than: timedelta = SWEEP_AFTER, limit: int = SWEEP_BATCH) -> list[tuple[int, int]]:

@@ -93,7 +93,7 @@ def test_another_tenants_id_finds_no_receipt(client, tenant, other_tenant):
 def test_a_broker_outage_leaves_the_receipt_to_the_sweeper(client, tenant, django_capture_on_commit_callbacks):
     inbox = twilio_inbox(tenant)
     form = inbound_form()
-    with mock.patch("channels_app.adapters.twilio_common.tasks.ingest_twilio_message.delay", side_effect=BrokerError("down")):
+    with mock.patch("channels_app.adapters.twilio_common.tasks.pump_twilio_receipts.delay", side_effect=BrokerError("down")):
         with django_capture_on_commit_callbacks(execute=True):
             response = webhook_only(client, inbox, form)
     assert response.status_code == 200
