@@ -41,11 +41,14 @@ def sender_customer_id(*, tenant: Tenant, address: str) -> int | None:
 
 
 def thread_find(*, tenant: Tenant, sender: str, in_reply_to: list[str], references: list[str], subject: str) -> Thread:
+    # The direct parent first, then the newest reference.
+    candidates = list(dict.fromkeys([*in_reply_to, *reversed(references)]))[: MAX_REFERENCES * 2]
+    numbers = SUBJECT_TOKEN.findall(subject or "")
+    if not candidates and not numbers:
+        return NO_THREAD  # a new mail, not a reply: nothing to look up
     customer_id = sender_customer_id(tenant=tenant, address=sender)
     if customer_id is None:
         return NO_THREAD
-    # The direct parent first, then the newest reference.
-    candidates = list(dict.fromkeys([*in_reply_to, *reversed(references)]))[: MAX_REFERENCES * 2]
     if candidates:
         found = dict(
             TimelineEntry.objects.for_tenant(tenant)
@@ -55,7 +58,7 @@ def thread_find(*, tenant: Tenant, sender: str, in_reply_to: list[str], referenc
         for message_id in candidates:
             if message_id in found:
                 return Thread(found[message_id], "headers")
-    for number in SUBJECT_TOKEN.findall(subject or ""):
+    for number in numbers:
         conversation_id = (
             Conversation.objects.for_tenant(tenant).filter(number=int(number), customer_id=customer_id)
             .values_list("pk", flat=True).first()
