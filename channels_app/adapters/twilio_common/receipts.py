@@ -203,8 +203,6 @@ def twilio_receipts_pump(*, limit: int = PUMP_BATCH) -> int:
             receipt = _pending_locked().exclude(pk__in=failed).order_by("received_at", "pk").first()
             if receipt is None:
                 return taken
-            if helpers:
-                transaction.on_commit(twilio_receipts_pump_enqueue)
             receipt_id = receipt.pk
             try:
                 with transaction.atomic():
@@ -214,6 +212,10 @@ def twilio_receipts_pump(*, limit: int = PUMP_BATCH) -> int:
             except DatabaseError:
                 logger.exception("Receipt %s could not be stored; it stays pending", receipt_id)
                 failed.add(receipt_id)
+            else:
+                # Not after a failure: a helper would only fail on the same receipt, and enqueue the next.
+                if helpers:
+                    transaction.on_commit(twilio_receipts_pump_enqueue)
         taken += 1
     twilio_receipts_pump_enqueue()
     return taken

@@ -104,3 +104,14 @@ def test_a_receipt_that_cannot_be_stored_is_left_pending_and_the_pump_goes_on(cl
     first.refresh_from_db()
     second.refresh_from_db()
     assert first.processed_at is None and second.processed_at is not None
+
+
+def test_a_receipt_that_cannot_be_stored_starts_no_helper(client, tenant, django_capture_on_commit_callbacks):
+    inbox = twilio_inbox(tenant)
+    webhook_only(client, inbox, inbound_form(Body="poison"))
+    receipts._pump_mark_clear()
+
+    with mock.patch.object(receipts, "_store_locked", side_effect=ProgrammingError("column does not exist")), \
+            mock.patch(PUMP_DELAY) as delay, django_capture_on_commit_callbacks(execute=True):
+        assert twilio_receipts_pump() == 1
+    assert delay.call_count == 0, "each helper would fail on it too and enqueue the next, for ever"
