@@ -114,11 +114,6 @@ def twilio_receipts_pump_enqueue() -> None:
         logger.error("Could not enqueue the receipt pump: broker unavailable; the sweeper will take the receipts")
 
 
-def twilio_receipt_enqueue(tenant_id: int, receipt_id: int) -> None:
-    """After a webhook committed its receipt."""
-    twilio_receipts_pump_enqueue()
-
-
 def _enqueue_media(tenant_id: int, entry_id: int, count: int) -> None:
     from channels_app.adapters.twilio_common.tasks import fetch_twilio_media
 

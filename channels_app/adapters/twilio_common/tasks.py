@@ -10,20 +10,20 @@ from channels_app.adapters.twilio_common.receipts import (
     twilio_receipts_sweep,
 )
 
-
-@shared_task(
+# Receipts stay pending through a database outage: their tasks retry until it ends.
+STORE_RECEIPTS = dict(
     acks_late=True, ignore_result=True, autoretry_for=(OperationalError, InterfaceError), max_retries=None,
     retry_backoff=2, retry_backoff_max=120,
 )
+
+
+@shared_task(**STORE_RECEIPTS)
 def ingest_twilio_message(tenant_id: int, receipt_id: int) -> None:
     """One receipt (the task webhooks enqueued before the pump; kept for tasks still queued at an upgrade)."""
     twilio_receipt_process(tenant_id=tenant_id, receipt_id=receipt_id)
 
 
-@shared_task(
-    acks_late=True, ignore_result=True, autoretry_for=(OperationalError, InterfaceError), max_retries=None,
-    retry_backoff=2, retry_backoff_max=120,
-)
+@shared_task(**STORE_RECEIPTS)
 def pump_twilio_receipts() -> None:
     """Store pending receipts until none is left (twilio_receipts_pump)."""
     twilio_receipts_pump()
