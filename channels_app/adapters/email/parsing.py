@@ -118,11 +118,11 @@ def _decode_part(part: EmailMessage, label: str, warnings: list[str]) -> str:
     if charset:
         try:
             return clean_text(payload.decode(charset))
-        except LookupError:
-            warnings.append(f"The {label} part names an unknown charset {charset!r}; it was read as UTF-8.")
         except UnicodeDecodeError:
             warnings.append(f"The {label} part is not valid {charset}; unreadable bytes were replaced.")
             return clean_text(payload.decode(charset, "replace"))
+        except (LookupError, ValueError):  # ValueError (after its subclass above): a name with a NUL in it
+            warnings.append(f"The {label} part names an unknown charset {charset!r}; it was read as UTF-8.")
     try:
         return clean_text(payload.decode("utf-8"))
     except UnicodeDecodeError:

@@ -85,6 +85,16 @@ def test_it_reads_an_unknown_charset_as_utf8_with_a_warning():
     assert parsed.warnings == ["The text part names an unknown charset 'x-klingon'; it was read as UTF-8."]
 
 
+def test_a_charset_name_python_cannot_look_up_is_an_unknown_charset():
+    # Found by test_fuzz: a NUL in the name makes bytes.decode raise ValueError, not LookupError.
+    raw = b'From: a@example.org\r\nMessage-ID: <n@x>\r\nContent-Type: text/plain; charset="utf\x008"\r\n\r\nhello\r\n'
+
+    parsed = parse_email(raw)
+
+    assert parsed.text.strip() == "hello"
+    assert parsed.warnings == ["The text part names an unknown charset 'utf\\x008'; it was read as UTF-8."]
+
+
 def test_it_cleans_8bit_headers():
     raw = b"From: =?utf-8?q?J=C3=B6rg?= <jorg@example.org>\r\nSubject: caf\xc3\xa9 \xff\r\n\r\nhi\r\n"
 
