@@ -111,22 +111,30 @@ class DeliveryAttempt(TenantOwned):
 
 
 class InboundReceipt(TenantOwned):
-    """A verified, parsed inbound webhook, stored before the provider is answered (Twilio SMS and WhatsApp).
+    """A verified inbound webhook, stored before the provider is answered (Twilio SMS and WhatsApp, e-mail).
 
-    The webhook does one INSERT and answers; a Celery task (or the sweeper, after a broker outage) turns the
-    receipt into a timeline message with `message_record_inbound`. Unique per inbox and provider id, so a
-    re-delivered webhook finds its receipt and stores nothing more.
+    The webhook does one INSERT and answers; a Celery task (or the sweeper, after a broker outage) has the
+    inbox's adapter turn the receipt into timeline rows (`channels_app.receipts`). Unique per inbox and
+    provider id (Twilio's MessageSid, the mail's Message-ID), so a re-delivered webhook finds its receipt and
+    stores nothing more.
     """
 
     inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="+")
     provider_id = models.CharField(max_length=64)
-    # The parsed message (conversations.services.InboundMessage's fields, without received_at).
+    # What the webhook parsed: Twilio's message (conversations.services.InboundMessage's fields, without
+    # received_at); for an e-mail only its From, Subject and Message-ID, for people looking at receipts.
     message = models.JSONField()
+    # The request body, when the worker parses it (an e-mail: the message exactly as it arrived).
+    raw = models.BinaryField(null=True, blank=True)
     received_at = models.DateTimeField()
     # Set once the receipt is dealt with: stored as `entry`, found to be a duplicate, or refused (`error`).
     processed_at = models.DateTimeField(null=True, blank=True)
     entry = models.ForeignKey("conversations.TimelineEntry", null=True, blank=True, on_delete=models.SET_NULL,
                               related_name="+")
+    # What storing it did (channels_app.receipts.ReceiptOutcome: "stored", "duplicate", "bounce"…, or
+    # "refused" with the reason in `error`).
+    outcome = models.CharField(max_length=16, blank=True)
+    detail = models.CharField(max_length=300, blank=True)
     error = models.CharField(max_length=500, blank=True)
 
     class Meta:

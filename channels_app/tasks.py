@@ -3,8 +3,26 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from channels_app import services
+from channels_app import receipts, services
 from channels_app.adapters.email import tasks as email_tasks  # noqa: F401 - registers the IMAP poll tasks
+
+# Receipts stay pending through a database outage: their tasks retry until it ends.
+STORE_RECEIPTS = dict(
+    acks_late=True, ignore_result=True, autoretry_for=(OperationalError, InterfaceError), max_retries=None,
+    retry_backoff=2, retry_backoff_max=120,
+)
+
+
+@shared_task(**STORE_RECEIPTS)
+def pump_inbound_receipts() -> None:
+    """Store pending receipts (Twilio messages, e-mails) until none is left (receipts.receipts_pump)."""
+    receipts.receipts_pump()
+
+
+@shared_task(ignore_result=True)
+def sweep_inbound_receipts() -> None:
+    """Periodic: store the messages of receipts whose pump was lost (a broker outage, a killed worker)."""
+    receipts.receipts_sweep()
 
 
 @shared_task(

@@ -169,7 +169,7 @@ CELERY_BEAT_SCHEDULE = {
     "email-imap-poll": {"task": "channels_app.adapters.email.tasks.poll_imap_inboxes", "schedule": 60.0},
     "sla-sweep": {"task": "routing.sla.sla_sweep_task", "schedule": 30.0},
     "routing-sweep": {"task": "routing.tasks.sweep_unrouted", "schedule": 30.0},
-    "twilio-receipt-sweep": {"task": "channels_app.adapters.twilio_common.tasks.sweep_twilio_receipts", "schedule": 30.0},
+    "inbound-receipt-sweep": {"task": "channels_app.tasks.sweep_inbound_receipts", "schedule": 30.0},
     "webhook-sweep": {"task": "channels_app.webhooks.tasks.sweep_webhook_deliveries", "schedule": 60.0},
     "csat-sweep": {"task": "conversations.tasks.sweep_csat_surveys", "schedule": 60.0},
 }

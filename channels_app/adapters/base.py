@@ -18,7 +18,8 @@ from django.http import HttpRequest, HttpResponse
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from channels_app.models import Inbox
+    from channels_app.models import InboundReceipt, Inbox
+    from channels_app.receipts import ReceiptOutcome
     from conversations.models import Conversation, TimelineEntry
     from conversations.services import InboundMessage, InboundResult
     from customers.models import Identity
@@ -95,6 +96,14 @@ class ChannelAdapter:
     def inbound_response(self, result: InboundResult | None) -> HttpResponse:
         """What the provider expects back once the message is committed."""
         return HttpResponse(status=200)
+
+    def receipt_record(self, receipt: InboundReceipt) -> ReceiptOutcome:
+        """For channels whose webhook commits a receipt (`channels_app.receipts`): store what it holds.
+
+        Called by the worker inside the transaction that holds the receipt's lock. Raise MalformedInbound,
+        InvalidIdentity or ConversationError to refuse it for good; a database outage raises and it waits.
+        """
+        raise NotImplementedError
 
     def check_can_send(self, *, conversation: Conversation, inbox: Inbox, recipient: Identity, body: str,
                        data: dict) -> None:

@@ -26,7 +26,7 @@ def test_sms_then_whatsapp_then_email_is_one_customer_and_one_conversation(clien
     client.post(f"/app/customers/{sms.customer_id}/identities/", {"kind": "email", "value": "maria@example.org"})
     response = post_raw(mail(sender="Maria <maria@example.org>", subject="Receipt", text="Receipt attached.").as_bytes(), mail_inbox)
 
-    assert response.status_code == 200
+    assert response.status_code == 202
     assert Customer.objects.for_tenant(tenant).filter(merged_into__isnull=True).count() == 1
     conversation = Conversation.objects.for_tenant(tenant).get()
     assert whatsapp.conversation_id == sms.conversation_id == conversation.pk

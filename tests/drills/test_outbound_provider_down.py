@@ -181,7 +181,7 @@ def test_smtp_refusals_then_timeouts_then_recovery_deliver_each_mail_exactly_onc
     conversations = []
     for i in range(2):
         response = post_raw(mail(sender=f"customer{i}@example.org", message_id=f"<q{i}@example.org>").as_bytes(), inbox)
-        conversations.append(TimelineEntry.objects.for_tenant(tenant).get(pk=response.json()["entry_id"]).conversation)
+        conversations.append(TimelineEntry.objects.for_tenant(tenant).get(pk=response.entry_id).conversation)
     flaky_smtp.mode = "refusing"
 
     replies = [

@@ -28,7 +28,7 @@ MESSAGES = 40
 
 SWEEP = (
     "import django; django.setup(); from datetime import timedelta; "
-    "from channels_app.adapters.twilio_common.receipts import twilio_receipts_sweep as sweep; "
+    "from channels_app.receipts import receipts_sweep as sweep; "
     "print(sweep(older_than=timedelta(0)))"
 )
 

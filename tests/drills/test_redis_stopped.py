@@ -36,10 +36,10 @@ BEFORE, DURING = 8, 20
 
 SWEEPS = (
     "import django; django.setup(); from datetime import timedelta; "
-    "from channels_app.adapters.twilio_common.receipts import twilio_receipts_sweep; "
+    "from channels_app.receipts import receipts_sweep; "
     "from routing.tasks import sweep_unrouted; from channels_app.services import queued_requeue; "
     "from channels_app.tasks import deliver_message; "
-    "print(twilio_receipts_sweep(older_than=timedelta(0)), sweep_unrouted(grace_seconds=0), "
+    "print(receipts_sweep(older_than=timedelta(0)), sweep_unrouted(grace_seconds=0), "
     "[deliver_message.delay(i) for i in queued_requeue(never_tried_after_seconds=0)])"
 )
 

@@ -16,8 +16,8 @@ import pytest
 from django.db.models import Count
 
 from analytics.models import AnalyticsEvent, EventName
-from channels_app.adapters.twilio_common.receipts import twilio_receipts_sweep
 from channels_app.models import InboundReceipt
+from channels_app.receipts import receipts_sweep
 from conversations.models import Conversation, TimelineEntry
 from routing.models import RoutingRule, Team
 from routing.tasks import sweep_unrouted
@@ -55,7 +55,7 @@ def test_a_worker_killed_mid_burst_leaves_every_message_stored_and_routed_exactl
     assert burst.statuses() == {200}
     assert seen_at_kill["sent"] < MESSAGES and seen_at_kill["stored"] < MESSAGES
     # What beat does every 30 s: store receipts whose task died with the worker, route what was not routed.
-    twilio_receipts_sweep(older_than=timedelta(0))
+    receipts_sweep(older_than=timedelta(0))
     sweep_unrouted.delay(grace_seconds=0)
     conversations = Conversation.objects.for_tenant(tenant)
     assert wait_until(lambda: conversations.filter(assignee__isnull=False).count() == MESSAGES, timeout=60)

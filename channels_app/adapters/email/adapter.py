@@ -19,9 +19,15 @@ from channels_app.adapters.base import (
     SendRefused,
     SignatureError,
 )
-from channels_app.adapters.email.services import MAX_MESSAGE_BYTES, email_inbound_message, email_parse
+from channels_app.adapters.email.services import (
+    MAX_MESSAGE_BYTES,
+    email_inbound_message,
+    email_parse,
+    email_receipt_record,
+)
 from channels_app.adapters.email.threads import reply_headers, reply_subject
-from channels_app.models import Inbox
+from channels_app.models import InboundReceipt, Inbox
+from channels_app.receipts import ReceiptOutcome
 from conversations.models import TimelineEntry
 from conversations.services import InboundMessage
 
@@ -95,6 +101,9 @@ class EmailAdapter(ChannelAdapter):
 
     def parse_inbound(self, request: HttpRequest, inbox: Inbox) -> InboundMessage:
         return email_inbound_message(inbox=inbox, parsed=email_parse(read_raw(request)))
+
+    def receipt_record(self, receipt: InboundReceipt) -> ReceiptOutcome:
+        return email_receipt_record(receipt)
 
     def check_can_send(self, *, conversation, inbox, recipient, body, data) -> None:
         super().check_can_send(conversation=conversation, inbox=inbox, recipient=recipient, body=body, data=data)

@@ -23,7 +23,8 @@ from conversations.services import InboundMessage
 from customers.identities import InvalidIdentity, normalize_identity
 
 if TYPE_CHECKING:
-    from channels_app.models import Inbox
+    from channels_app.models import InboundReceipt, Inbox
+    from channels_app.receipts import ReceiptOutcome
     from conversations.models import TimelineEntry
     from conversations.services import InboundResult
 
@@ -135,6 +136,11 @@ class TwilioAdapter(ChannelAdapter):
 
     def inbound_response(self, result: InboundResult | None) -> HttpResponse:
         return HttpResponse(EMPTY_TWIML, content_type="text/xml")
+
+    def receipt_record(self, receipt: InboundReceipt) -> ReceiptOutcome:
+        from channels_app.adapters.twilio_common.receipts import twilio_receipt_record
+
+        return twilio_receipt_record(receipt, self)
 
     # --- outbound ------------------------------------------------------------------------------
 

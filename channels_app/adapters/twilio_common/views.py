@@ -11,7 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from channels_app.adapters.base import SignatureError, get_adapter
 from channels_app.adapters.twilio_common.adapter import TwilioAdapter
-from channels_app.adapters.twilio_common.receipts import twilio_receipt_store, twilio_receipts_pump_enqueue
+from channels_app.adapters.twilio_common.receipts import twilio_receipt_store
 from channels_app.adapters.twilio_common.status import twilio_status_record
 from channels_app.inbound import (
     HOOK_INBOX_CACHE_SECONDS,
@@ -21,6 +21,7 @@ from channels_app.inbound import (
     storage_answers,
 )
 from channels_app.models import Channel, Inbox
+from channels_app.receipts import receipts_pump_enqueue
 from conversations.services import ConversationError
 
 logger = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def messages_hook(request: HttpRequest, key: str) -> HttpResponse:
     except InboundRejected as exc:
         return exc.response()
     if receipt_id is not None:  # None: a re-delivery of a message already received
-        transaction.on_commit(twilio_receipts_pump_enqueue)
+        transaction.on_commit(receipts_pump_enqueue)
     return adapter.inbound_response(None)
 
 

@@ -24,7 +24,7 @@ def smtp_inbox(mail_inbox, smtp_server):
 @pytest.fixture
 def conversation(smtp_inbox):
     response = post_raw(mail(message_id="<q1@example.org>", subject="Re: Re: Printer on fire").as_bytes(), smtp_inbox)
-    return TimelineEntry.objects.get(pk=response.json()["entry_id"]).conversation
+    return TimelineEntry.objects.get(pk=response.entry_id).conversation
 
 
 def reply(tenant, agent, conversation, body="Unplug it, then plug it back in."):
@@ -79,7 +79,7 @@ def test_the_customers_answer_to_our_reply_threads_back_by_its_message_id(tenant
     answer = post_raw(mail(message_id="<q3@example.org>", subject=sent["Subject"],
                            headers={"In-Reply-To": sent["Message-ID"]}).as_bytes(), entry.inbox)
 
-    answered = TimelineEntry.objects.get(pk=answer.json()["entry_id"])
+    answered = TimelineEntry.objects.get(pk=answer.entry_id)
     assert answered.conversation_id == conversation.pk
     assert answered.data["threaded_by"] == "headers"
 

@@ -25,7 +25,7 @@ def conversation(mail_inbox, smtp_server):
     mail_inbox.settings = {"smtp_host": "127.0.0.1", "smtp_port": smtp_server.port}
     mail_inbox.save()
     response = post_raw(mail(message_id="<q1@example.org>", subject="Invoice").as_bytes(), mail_inbox)
-    return TimelineEntry.objects.get(pk=response.json()["entry_id"]).conversation
+    return TimelineEntry.objects.get(pk=response.entry_id).conversation
 
 
 def test_files_go_as_mime_attachments_with_their_names_and_types(tenant, agent, conversation, smtp_server):

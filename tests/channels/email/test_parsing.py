@@ -166,7 +166,7 @@ def test_the_timeline_shows_the_new_part_and_keeps_the_full_text_and_files(mail_
     message = mail(text="New question.\n\nOn Mon, Support wrote:\n> old answer\n", html="<p>New question.</p>")
     message.add_attachment(b"%PDF-1.4", maintype="application", subtype="pdf", filename="../../etc/invoice.pdf")
 
-    entry = TimelineEntry.objects.get(pk=post_raw(message.as_bytes(), mail_inbox).json()["entry_id"])
+    entry = TimelineEntry.objects.get(pk=post_raw(message.as_bytes(), mail_inbox).entry_id)
 
     assert entry.body == "New question."
     assert "> old answer" in entry.data["text"]
@@ -180,7 +180,7 @@ def test_an_undecodable_message_is_stored_with_a_visible_warning(mail_inbox):
 
     response = post_raw(raw, mail_inbox)
 
-    entry = TimelineEntry.objects.get(pk=response.json()["entry_id"])
+    entry = TimelineEntry.objects.get(pk=response.entry_id)
     assert entry.body == "hello \ufffd"
     assert entry.data["parse_warnings"] == ["The text part is not valid utf-8; unreadable bytes were replaced."]
 
@@ -190,7 +190,7 @@ def test_inline_images_are_stored_and_mapped_by_content_id(mail_inbox):
     message = mail(html='<p><img src="cid:logo@x"></p>')
     message.get_payload()[1].add_related(PNG, "image", "png", cid="<logo@x>", filename="logo.png")
 
-    entry = TimelineEntry.objects.get(pk=post_raw(message.as_bytes(), mail_inbox).json()["entry_id"])
+    entry = TimelineEntry.objects.get(pk=post_raw(message.as_bytes(), mail_inbox).entry_id)
 
     logo = Attachment.objects.get(entry=entry, filename="logo.png")
     assert entry.data["inline"] == {"logo@x": logo.pk}

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 
 
 def entry_of(response) -> TimelineEntry:
-    return TimelineEntry.objects.select_related("conversation").get(pk=response.json()["entry_id"])
+    return TimelineEntry.objects.select_related("conversation").get(pk=response.entry_id)
 
 
 def resolve_long_ago(tenant, conversation) -> None:

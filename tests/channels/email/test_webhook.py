@@ -15,9 +15,9 @@ pytestmark = pytest.mark.django_db
 def test_it_stores_a_message_posted_with_the_right_secret(mail_inbox):
     response = post_raw(mail().as_bytes(), mail_inbox)
 
-    assert response.status_code == 200
-    assert response.json()["outcome"] == "stored"
-    entry = TimelineEntry.objects.get(pk=response.json()["entry_id"])
+    assert response.status_code == 202
+    assert response.outcome == "stored"
+    entry = TimelineEntry.objects.get(pk=response.entry_id)
     assert entry.body == "My printer is on fire."
     assert entry.external_id == "m1@example.org"
     assert entry.data["subject"] == "Printer on fire"
@@ -29,7 +29,7 @@ def test_it_stores_a_message_posted_with_the_right_secret(mail_inbox):
 def test_it_keeps_the_original_message_as_an_attachment(mail_inbox):
     raw = mail().as_bytes()
 
-    entry_id = post_raw(raw, mail_inbox).json()["entry_id"]
+    entry_id = post_raw(raw, mail_inbox).entry_id
 
     original = Attachment.objects.get(entry_id=entry_id, filename="original.eml")
     assert original.file.read() == raw
@@ -100,8 +100,8 @@ def test_it_stores_a_redelivered_message_once(mail_inbox):
     second = post_raw(raw, mail_inbox)
 
     assert second.status_code == 200
-    assert second.json()["outcome"] == "duplicate"
-    assert second.json()["entry_id"] == first.json()["entry_id"]
+    assert second.outcome == "duplicate"
+    assert second.entry_id == first.entry_id
     assert TimelineEntry.objects.filter(kind="message").count() == 1
     assert Attachment.objects.count() == 1
 
@@ -109,11 +109,11 @@ def test_it_stores_a_redelivered_message_once(mail_inbox):
 def test_a_message_without_message_id_gets_a_stable_one(mail_inbox):
     raw = mail(message_id=None).as_bytes()
 
-    first = post_raw(raw, mail_inbox).json()
-    second = post_raw(raw, mail_inbox).json()
+    first = post_raw(raw, mail_inbox)
+    second = post_raw(raw, mail_inbox)
 
-    assert second["outcome"] == "duplicate"
-    entry = TimelineEntry.objects.get(pk=first["entry_id"])
+    assert second.outcome == "duplicate"
+    entry = TimelineEntry.objects.get(pk=first.entry_id)
     assert entry.external_id.startswith("generated.")
     assert entry.data["parse_warnings"] == ["The message had no Message-ID; one was derived from its content."]
 
@@ -133,7 +133,7 @@ def test_it_accepts_a_message_larger_than_djangos_form_memory_limit(mail_inbox, 
 
     response = post_raw(mail(text="y" * 5000).as_bytes(), mail_inbox)
 
-    assert response.status_code == 200
+    assert response.status_code == 202
     assert TimelineEntry.objects.get(kind="message").body == "y" * 5000
 
 

@@ -149,9 +149,9 @@ def worker_stores_receipts() -> None:
     """What the ingest task does after a message webhook answered: store the pending receipts' messages."""
     from datetime import timedelta
 
-    from channels_app.adapters.twilio_common.receipts import twilio_receipts_sweep
+    from channels_app.receipts import receipts_sweep
 
-    twilio_receipts_sweep(older_than=timedelta(0))
+    receipts_sweep(older_than=timedelta(0))
 
 
 def post_signed(client, path: str, form: dict, *, token: str = AUTH_TOKEN, base: str = "http://testserver"):

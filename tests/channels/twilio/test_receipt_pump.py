@@ -8,9 +8,9 @@ import pytest
 from django.db import ProgrammingError
 from kombu.exceptions import OperationalError as BrokerError
 
-from channels_app.adapters.twilio_common import receipts
-from channels_app.adapters.twilio_common.receipts import twilio_receipts_pump, twilio_receipts_pump_enqueue
+from channels_app import receipts
 from channels_app.models import InboundReceipt
+from channels_app.receipts import receipts_pump, receipts_pump_enqueue
 from conversations.models import TimelineEntry
 
 from .conftest import inbound_form, twilio_inbox
@@ -18,7 +18,7 @@ from .test_receipts import webhook_only
 
 pytestmark = pytest.mark.django_db
 
-PUMP_DELAY = "channels_app.adapters.twilio_common.tasks.pump_twilio_receipts.delay"
+PUMP_DELAY = "channels_app.tasks.pump_inbound_receipts.delay"
 
 
 @pytest.fixture(autouse=True)
@@ -38,7 +38,7 @@ def test_a_burst_of_webhooks_enqueues_one_pump_which_stores_them_all_in_order(
     assert delay.call_count == 1
 
     with mock.patch(PUMP_DELAY):
-        assert twilio_receipts_pump() == 5
+        assert receipts_pump() == 5
 
     assert not InboundReceipt.objects.filter(processed_at__isnull=True).exists()
     stored = TimelineEntry.objects.filter(kind="message").order_by("created_at")
@@ -49,11 +49,11 @@ def test_a_burst_of_webhooks_enqueues_one_pump_which_stores_them_all_in_order(
 
 def test_a_started_pump_lets_the_next_receipt_enqueue_another(client, tenant):
     with mock.patch(PUMP_DELAY) as delay:
-        twilio_receipts_pump_enqueue()
-        twilio_receipts_pump_enqueue()
+        receipts_pump_enqueue()
+        receipts_pump_enqueue()
         assert delay.call_count == 1
-        assert twilio_receipts_pump() == 0  # starts: the mark is cleared
-        twilio_receipts_pump_enqueue()
+        assert receipts_pump() == 0  # starts: the mark is cleared
+        receipts_pump_enqueue()
         assert delay.call_count == 2
 
 
@@ -63,14 +63,14 @@ def test_while_receipts_are_pending_a_pump_keeps_a_helper_queued(client, tenant,
         webhook_only(client, inbox, inbound_form(Body=f"#{n}"))
     receipts._pump_mark_clear()
     with mock.patch(PUMP_DELAY) as delay, django_capture_on_commit_callbacks(execute=True):
-        assert twilio_receipts_pump() == 3
+        assert receipts_pump() == 3
     assert delay.call_count == 1  # one helper for a second worker process; the mark held back the rest
 
 
 def test_a_broker_outage_clears_the_mark_so_the_next_webhook_tries_again(client, tenant):
     with mock.patch(PUMP_DELAY, side_effect=BrokerError("down")) as delay:
-        twilio_receipts_pump_enqueue()
-        twilio_receipts_pump_enqueue()
+        receipts_pump_enqueue()
+        receipts_pump_enqueue()
     assert delay.call_count == 2
 
 
@@ -79,11 +79,11 @@ def test_a_pump_stops_at_its_limit_and_hands_over(client, tenant):
     for n in range(3):
         webhook_only(client, inbox, inbound_form(Body=f"#{n}"))
     with mock.patch(PUMP_DELAY):
-        assert twilio_receipts_pump(limit=2) == 2
+        assert receipts_pump(limit=2) == 2
         assert InboundReceipt.objects.filter(processed_at__isnull=True).count() == 1
         receipts._pump_mark_clear()
         with mock.patch(PUMP_DELAY) as delay:
-            twilio_receipts_pump(limit=0)
+            receipts_pump(limit=0)
         assert delay.call_count == 1
 
 
@@ -100,7 +100,7 @@ def test_a_receipt_that_cannot_be_stored_is_left_pending_and_the_pump_goes_on(cl
         return store(receipt)
 
     with mock.patch.object(receipts, "_store_locked", side_effect=failing_first), mock.patch(PUMP_DELAY):
-        assert twilio_receipts_pump() == 2
+        assert receipts_pump() == 2
     first.refresh_from_db()
     second.refresh_from_db()
     assert first.processed_at is None and second.processed_at is not None
@@ -113,5 +113,5 @@ def test_a_receipt_that_cannot_be_stored_starts_no_helper(client, tenant, django
 
     with mock.patch.object(receipts, "_store_locked", side_effect=ProgrammingError("column does not exist")), \
             mock.patch(PUMP_DELAY) as delay, django_capture_on_commit_callbacks(execute=True):
-        assert twilio_receipts_pump() == 1
+        assert receipts_pump() == 1
     assert delay.call_count == 0, "each helper would fail on it too and enqueue the next, for ever"

@@ -11,12 +11,12 @@ from django.db import OperationalError
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
-from channels_app.adapters.twilio_common.receipts import (
-    twilio_receipt_process,
-    twilio_receipts_pending,
-    twilio_receipts_sweep,
-)
 from channels_app.models import InboundReceipt
+from channels_app.receipts import (
+    receipt_process,
+    receipts_pending,
+    receipts_sweep,
+)
 from conversations.models import TimelineEntry
 
 from .conftest import inbound_form, sign, twilio_inbox
@@ -42,10 +42,10 @@ def test_the_webhook_commits_a_receipt_and_the_worker_stores_the_message(client,
     assert (receipt.processed_at, receipt.message["body"]) == (None, "Where is my parcel?")
     assert not TimelineEntry.objects.filter(tenant=tenant, kind="message").exists()
 
-    result = twilio_receipt_process(tenant_id=tenant.pk, receipt_id=receipt.pk)
+    result = receipt_process(tenant_id=tenant.pk, receipt_id=receipt.pk)
     receipt.refresh_from_db()
-    assert (result.entry.body, result.entry.external_id, result.created) == ("Where is my parcel?", form["MessageSid"], True)
-    assert receipt.processed_at is not None and receipt.entry_id == result.entry.pk
+    assert (result.entry.body, result.entry.external_id, result.outcome) == ("Where is my parcel?", form["MessageSid"], "stored")
+    assert receipt.processed_at is not None and (receipt.entry_id, receipt.outcome) == (result.entry.pk, "stored")
 
 
 def test_the_webhook_hands_the_receipt_to_the_ingest_task_after_commit(
@@ -76,8 +76,8 @@ def test_processing_a_receipt_twice_stores_one_message(client, tenant):
     form = inbound_form()
     webhook_only(client, inbox, form)
     receipt = InboundReceipt.objects.for_tenant(tenant).get()
-    first = twilio_receipt_process(tenant_id=tenant.pk, receipt_id=receipt.pk)
-    again = twilio_receipt_process(tenant_id=tenant.pk, receipt_id=receipt.pk)
+    first = receipt_process(tenant_id=tenant.pk, receipt_id=receipt.pk)
+    again = receipt_process(tenant_id=tenant.pk, receipt_id=receipt.pk)
     assert (first is not None, again) == (True, None)
     assert TimelineEntry.objects.filter(tenant=tenant, external_id=form["MessageSid"]).count() == 1
 
@@ -86,22 +86,22 @@ def test_another_tenants_id_finds_no_receipt(client, tenant, other_tenant):
     inbox = twilio_inbox(tenant)
     webhook_only(client, inbox, inbound_form())
     receipt = InboundReceipt.objects.for_tenant(tenant).get()
-    assert twilio_receipt_process(tenant_id=other_tenant.pk, receipt_id=receipt.pk) is None
+    assert receipt_process(tenant_id=other_tenant.pk, receipt_id=receipt.pk) is None
     assert InboundReceipt.objects.for_tenant(tenant).get().processed_at is None
 
 
 def test_a_broker_outage_leaves_the_receipt_to_the_sweeper(client, tenant, django_capture_on_commit_callbacks):
     inbox = twilio_inbox(tenant)
     form = inbound_form()
-    with mock.patch("channels_app.adapters.twilio_common.tasks.pump_twilio_receipts.delay", side_effect=BrokerError("down")):
+    with mock.patch("channels_app.tasks.pump_inbound_receipts.delay", side_effect=BrokerError("down")):
         with django_capture_on_commit_callbacks(execute=True):
             response = webhook_only(client, inbox, form)
     assert response.status_code == 200
-    assert twilio_receipts_sweep() == 0  # too fresh: its own task may still come
+    assert receipts_sweep() == 0  # too fresh: its own task may still come
     InboundReceipt.objects.for_tenant(tenant).update(received_at=timezone.now() - timedelta(minutes=2))
-    assert twilio_receipts_sweep() == 1
+    assert receipts_sweep() == 1
     assert TimelineEntry.objects.filter(tenant=tenant, external_id=form["MessageSid"]).count() == 1
-    assert twilio_receipts_pending(older_than=timedelta(0)) == []
+    assert receipts_pending(older_than=timedelta(0)) == []
 
 
 def test_a_database_outage_answers_503_and_keeps_nothing(client, tenant):
@@ -125,8 +125,8 @@ def test_the_timeline_keeps_arrival_order_when_receipts_are_stored_late(client, 
     webhook_only(client, inbox, inbound_form(Body="first"))
     webhook_only(client, inbox, inbound_form(Body="second"))
     first, second = InboundReceipt.objects.for_tenant(tenant).order_by("pk")
-    twilio_receipt_process(tenant_id=tenant.pk, receipt_id=second.pk)
-    twilio_receipt_process(tenant_id=tenant.pk, receipt_id=first.pk)
+    receipt_process(tenant_id=tenant.pk, receipt_id=second.pk)
+    receipt_process(tenant_id=tenant.pk, receipt_id=first.pk)
     bodies = TimelineEntry.objects.filter(tenant=tenant, kind="message").order_by("created_at").values_list("body", flat=True)
     assert list(bodies) == ["first", "second"]
 
@@ -137,7 +137,7 @@ def test_a_receipt_the_timeline_refuses_is_marked_with_the_reason(client, tenant
     receipt = InboundReceipt.objects.for_tenant(tenant).get()
     receipt.message["sender_value"] = "+1555"
     receipt.save()
-    assert twilio_receipt_process(tenant_id=tenant.pk, receipt_id=receipt.pk) is None
+    assert receipt_process(tenant_id=tenant.pk, receipt_id=receipt.pk) is None
     receipt.refresh_from_db()
     assert receipt.processed_at is not None and "phone number" in receipt.error
     assert not TimelineEntry.objects.filter(tenant=tenant, kind="message").exists()
@@ -147,7 +147,7 @@ def test_nul_characters_are_dropped_before_the_receipt_is_stored(client, tenant)
     inbox = twilio_inbox(tenant)
     webhook_only(client, inbox, inbound_form(Body="par\x00cel", ProfileName="Ma\x00ria"))
     receipt = InboundReceipt.objects.for_tenant(tenant).get()
-    result = twilio_receipt_process(tenant_id=tenant.pk, receipt_id=receipt.pk)
+    result = receipt_process(tenant_id=tenant.pk, receipt_id=receipt.pk)
     assert (result.entry.body, result.entry.customer.name) == ("parcel", "Maria")
 
 
@@ -187,19 +187,19 @@ def test_the_process_that_deactivates_an_inbox_forgets_it_at_once(client, tenant
 def test_the_sweeper_goes_on_past_a_receipt_it_cannot_store(client, tenant):
     from django.db import ProgrammingError
 
-    from channels_app.adapters.twilio_common import receipts
+    from channels_app import receipts
 
     inbox = twilio_inbox(tenant)
     webhook_only(client, inbox, inbound_form(Body="first"))
     webhook_only(client, inbox, inbound_form(Body="second"))
     first, second = InboundReceipt.objects.for_tenant(tenant).order_by("pk")
-    process = receipts.twilio_receipt_process
+    process = receipts.receipt_process
 
     def failing_first(*, tenant_id, receipt_id):
         if receipt_id == first.pk:
             raise ProgrammingError("column does not exist")
         return process(tenant_id=tenant_id, receipt_id=receipt_id)
 
-    with mock.patch.object(receipts, "twilio_receipt_process", side_effect=failing_first):
-        assert twilio_receipts_sweep(older_than=timedelta(0)) == 1
-    assert twilio_receipts_pending(older_than=timedelta(0)) == [(tenant.pk, first.pk)]
+    with mock.patch.object(receipts, "receipt_process", side_effect=failing_first):
+        assert receipts_sweep(older_than=timedelta(0)) == 1
+    assert receipts_pending(older_than=timedelta(0)) == [(tenant.pk, first.pk)]
