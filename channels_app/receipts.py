@@ -16,7 +16,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from celery import current_app
 from django.conf import settings
@@ -37,6 +37,7 @@ from channels_app.adapters.base import MalformedInbound, get_adapter
 from channels_app.models import InboundReceipt, Inbox
 from conversations.services import ConversationError
 from customers.identities import InvalidIdentity
+from omnidesk.lib.text import strip_nul
 
 if TYPE_CHECKING:
     from conversations.models import TimelineEntry
@@ -71,22 +72,11 @@ class ReceiptOutcome:
     entry: TimelineEntry | None = None
 
 
-def without_nul(value: Any) -> Any:
-    """Postgres text and jsonb cannot hold NUL characters; senders put them in anyway."""
-    if isinstance(value, str):
-        return value.replace("\x00", "")
-    if isinstance(value, dict):
-        return {without_nul(k): without_nul(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [without_nul(v) for v in value]
-    return value
-
-
 def receipt_store(*, inbox: Inbox, provider_id: str, message: dict, raw: bytes | None = None) -> int | None:
     """Commit a receipt in one statement; its id, or None when this provider id was received before.
 
     `message` is what the adapter parsed (JSON), `raw` the request body when the worker parses it."""
-    message = without_nul(message)
+    message = strip_nul(message)
     if connection.vendor != "postgresql":  # the SQLite fallback of `make run`
         try:
             with transaction.atomic():

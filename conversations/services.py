@@ -44,6 +44,7 @@ from customers.models import Customer, Membership, Tenant
 from customers.services import audit_record, customer_lock_for_identity, tenant_counter_next
 from omnidesk.lib.bulk import rows_update
 from omnidesk.lib.events import emit_on_commit
+from omnidesk.lib.text import strip_nul
 
 logger = logging.getLogger(__name__)
 
@@ -371,23 +372,13 @@ def _existing_delivery(tenant: Tenant, inbox: Inbox | None, external_id: str | N
     return TimelineEntry.objects.select_related("conversation").get(pk=found[0])
 
 
-def _strip_nul(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.replace("\x00", "")
-    if isinstance(value, dict):
-        return {_strip_nul(k): _strip_nul(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_strip_nul(v) for v in value]
-    return value
-
-
 def _without_nul(message: InboundMessage) -> InboundMessage:
     """Postgres text and jsonb cannot hold NUL characters; senders put them in anyway."""
     return replace(
         message,
-        body=_strip_nul(message.body), subject=_strip_nul(message.subject), sender_name=_strip_nul(message.sender_name),
-        sender_value=_strip_nul(message.sender_value), external_id=_strip_nul(message.external_id),
-        data=_strip_nul(message.data),
+        body=strip_nul(message.body), subject=strip_nul(message.subject), sender_name=strip_nul(message.sender_name),
+        sender_value=strip_nul(message.sender_value), external_id=strip_nul(message.external_id),
+        data=strip_nul(message.data),
     )
 
 

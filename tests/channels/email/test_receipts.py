@@ -12,17 +12,9 @@ from channels_app import receipts
 from channels_app.models import InboundReceipt
 from conversations.models import Attachment, TimelineEntry
 from tests.channels.email.mails import mail, post_raw, webhook_only
+from tests.fixtures.celery import PUMP_DELAY
 
-pytestmark = pytest.mark.django_db
-
-PUMP_DELAY = "channels_app.tasks.pump_inbound_receipts.delay"
-
-
-@pytest.fixture(autouse=True)
-def no_mark():
-    receipts._pump_mark_clear()
-    yield
-    receipts._pump_mark_clear()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("pump_mark_cleared")]
 
 
 def test_the_webhook_commits_the_raw_mail_and_the_worker_stores_it(mail_inbox):

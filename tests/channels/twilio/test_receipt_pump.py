@@ -12,20 +12,12 @@ from channels_app import receipts
 from channels_app.models import InboundReceipt
 from channels_app.receipts import receipts_pump, receipts_pump_enqueue
 from conversations.models import TimelineEntry
+from tests.fixtures.celery import PUMP_DELAY
 
 from .conftest import inbound_form, twilio_inbox
 from .test_receipts import webhook_only
 
-pytestmark = pytest.mark.django_db
-
-PUMP_DELAY = "channels_app.tasks.pump_inbound_receipts.delay"
-
-
-@pytest.fixture(autouse=True)
-def no_mark():
-    receipts._pump_mark_clear()
-    yield
-    receipts._pump_mark_clear()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("pump_mark_cleared")]
 
 
 def test_a_burst_of_webhooks_enqueues_one_pump_which_stores_them_all_in_order(
