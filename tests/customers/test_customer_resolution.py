@@ -2,10 +2,17 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from customers.identities import InvalidIdentity
 from customers.models import Customer, Identity, IdentityKind
-from customers.services import IdentityTaken, customer_add_identity, customer_resolve_identity
+from customers.services import (
+    IdentityTaken,
+    customer_add_identity,
+    customer_lock_for_identity,
+    customer_resolve_identity,
+)
 from tests.factories import CustomerFactory, IdentityFactory
 
 
@@ -242,3 +249,27 @@ def test_an_address_typed_in_admin_in_another_format_is_still_a_duplicate(client
     assert response.status_code == 200
     assert response.context["adminform"].form.errors
     assert Identity.objects.count() == 1
+
+
+def _identity_scan_loops(plan: dict) -> list[int]:
+    loops = [plan["Actual Loops"]] if plan.get("Relation Name") == "customers_identity" else []
+    for child in plan.get("Plans", ()):
+        loops += _identity_scan_loops(child)
+    return loops
+
+
+def test_the_locking_lookup_reads_the_identities_once_whatever_the_statistics(tenant):
+    """Regression: as a join, the lookup let a planner with stale statistics (a new tenant, autovacuum off) scan
+    the identities once per customer, which made every inbound message slower as the tenant grew."""
+    customers = Customer.objects.bulk_create([Customer(tenant=tenant) for _ in range(300)])
+    Identity.objects.bulk_create(
+        [Identity(tenant=tenant, customer=c, kind="email", value=f"c{n}@example.com") for n, c in enumerate(customers)]
+    )
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        found = customer_lock_for_identity(tenant=tenant, kind="email", normalized="c299@example.com")
+    assert found == customers[299]
+    lookup = next(q["sql"] for q in queries.captured_queries if "FOR NO KEY UPDATE" in q["sql"])
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {lookup}")
+        plan = cursor.fetchone()[0]
+    assert _identity_scan_loops(plan[0]["Plan"]) == [1]
