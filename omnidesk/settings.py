@@ -81,6 +81,7 @@ MIDDLEWARE = [
     "customers.middleware.CurrentTenantMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "omnidesk.lib.crypto.SecretUnreadableMiddleware",
 ]
 
 ROOT_URLCONF = "omnidesk.urls"

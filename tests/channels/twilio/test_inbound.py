@@ -136,3 +136,17 @@ def test_sms_then_whatsapp_from_one_number_is_one_customer_and_one_conversation(
     second = customer_writes(client, whatsapp, From="whatsapp:+12025550143")
     assert (second.customer_id, second.conversation_id) == (first.customer_id, first.conversation_id)
     assert TimelineEntry.objects.filter(conversation=first.conversation, event="channel_switched").count() == 1
+
+
+def test_secrets_the_keys_cannot_read_answer_503_and_store_nothing(client, tenant, settings, caplog):
+    from cryptography.fernet import Fernet
+
+    inbox = twilio_inbox(tenant)
+    form = inbound_form()
+    settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]  # the inbox's key rotated away
+    response = post_signed(client, hook(inbox), form)
+    assert response.status_code == 503
+    assert response["Retry-After"] == "60"
+    assert "cannot read its stored credentials" in response.json()["detail"]
+    assert "FIELD_ENCRYPTION_KEYS" in caplog.text
+    assert TimelineEntry.objects.filter(tenant=tenant).count() == 0
