@@ -353,12 +353,14 @@ def drain(run_id: str, expected: int, seconds: float) -> float | None:
     return None
 
 
-def load_command(channel: str, url: str, seeded: dict, count: int, rate: float, concurrency: int) -> list[str]:
+def load_command(channel: str, url: str, seeded: dict, count: int, rate: float, concurrency: int,
+                 new_customers: bool = False) -> list[str]:
     if channel == "sms":
         inbox = inbox_of(seeded, "sms")
         return [PYTHON, str(BENCH / "twilio_ingest.py"), "--url", url, "--inbox-key", inbox["key"],
                 "--auth-token", inbox["twilio_auth_token"], "--to", inbox["address"] or "+15005550006",
-                "--count", str(count), "--concurrency", str(concurrency), "--rate", str(rate), "--json"]
+                "--count", str(count), "--concurrency", str(concurrency), "--rate", str(rate), "--json",
+                *(["--senders", str(count)] if new_customers else [])]
     inbox = inbox_of(seeded, channel)
     return [PYTHON, str(BENCH / "channel_ingest.py"), "--channel", channel, "--url", url, "--inbox-key", inbox["key"],
             "--secret", inbox["secret"], "--to", inbox["address"] or "support@bench.example", "--count", str(count),
@@ -369,9 +371,9 @@ CHANNEL_NAMES = {"sms": "Twilio SMS", "email": "e-mail", "api": "API channel"}
 
 
 def ingest_run(args: argparse.Namespace, channel: str, url: str, seeded: dict, env: dict, *, count: int, rate: float,
-               live: bool) -> dict:
+               live: bool, new_customers: bool = False) -> dict:
     load_before = load_average()
-    command = load_command(channel, url, seeded, count, rate, args.concurrency)
+    command = load_command(channel, url, seeded, count, rate, args.concurrency, new_customers)
     live_result = None
     if live:
         sms = inbox_of(seeded, "sms")
@@ -395,21 +397,22 @@ def ingest_run(args: argparse.Namespace, channel: str, url: str, seeded: dict, e
         live_result = json.loads(out.strip().splitlines()[-1])
     drained = drain(result["run_id"], result["sent"] - result["errors"], 300)
     total, distinct = stored(result["run_id"])
-    result.update(channel=channel, target_rate=rate or None, stored=total, stored_distinct=distinct,
+    result.update(channel=channel, new_customers=new_customers, target_rate=rate or None, stored=total,
+                  stored_distinct=distinct,
                   drained_seconds=round(drained, 1) if drained is not None else None,
                   load_average=f"{load_before} -> {load_average()}")
     elapsed = result["seconds"] + (drained or 0)
     result["stored_per_second"] = round(total / elapsed, 1) if elapsed else None
     if live_result is not None:
         result["live"] = live_result
-    say(f"{channel} at {rate or 'max'}/s: {result['requests_per_second']} req/s, p95 {result['p95_ms']} ms, "
+    say(f"{channel}{' (new customers)' if new_customers else ''} at {rate or 'max'}/s: {result['requests_per_second']} req/s, p95 {result['p95_ms']} ms, "
         f"{result['errors']} errors, stored {total}/{result['sent']}, drained {result['drained_seconds']} s")
     return result
 
 
 def ingest_rows(runs: list[dict], reference: dict | None, rows: list[Row]) -> None:
     for run in runs:
-        name = CHANNEL_NAMES[run["channel"]]
+        name = CHANNEL_NAMES[run["channel"]] + (", each message from a new customer" if run.get("new_customers") else "")
         final, distinct = run.get("stored_final", run["stored"]), run.get("stored_distinct_final", run["stored_distinct"])
         lossless = run["errors"] == 0 and final == run["sent"] == distinct
         if run["target_rate"]:
@@ -460,6 +463,11 @@ def ingest_part(args: argparse.Namespace, parts: set[str], results: dict, rows: 
             # then sits in front of every probe); thirty seconds of SMS at --live-rate, probed the same way.
             runs.append(ingest_run(args, "sms", url, seeded, env, count=int(args.live_rate * 30), rate=args.live_rate,
                                    live=True))
+        if "ingest" in parts:
+            # The eight regulars above find their customer and open conversation; here every message creates a
+            # customer, an identity and a conversation, and is routed: the worker's heaviest path.
+            runs.append(ingest_run(args, "sms", url, seeded, env, count=args.count, rate=args.rate,
+                                   live="live" in parts, new_customers=True))
         if "ingest" in parts:
             for channel in channels:
                 runs.append(ingest_run(args, channel, url, seeded, env, count=args.max_count, rate=0, live=False))

@@ -25,6 +25,14 @@ from load_senders import add_load_arguments, print_result, send_load  # noqa: E4
 SENDERS = [f"+1202555014{n}" for n in range(8)]
 
 
+def sender_number(index: int, senders: int) -> str:
+    """The sender of message `index`: the eight regulars in turn, or with more senders 202-2xx-xxxx numbers
+    (valid, so each is a customer: `--senders` = `--count` makes every message a new customer's first)."""
+    if senders <= len(SENDERS):
+        return SENDERS[index % senders]
+    return f"+1202{2_000_000 + index % senders:07d}"
+
+
 def twilio_signature(url: str, form: dict[str, str], token: str) -> str:
     """Twilio's scheme: HMAC-SHA1 over the URL followed by each sorted key and its value, base64."""
     payload = url + "".join(f"{key}{form[key]}" for key in sorted(form))
@@ -32,9 +40,9 @@ def twilio_signature(url: str, form: dict[str, str], token: str) -> str:
 
 
 def sms_request(run_id: str, index: int, key: str, auth_token: str, to: str, account_sid: str,
-                signed_base_url: str) -> tuple[str, bytes, dict[str, str]]:
+                signed_base_url: str, senders: int = len(SENDERS)) -> tuple[str, bytes, dict[str, str]]:
     form = {
-        "MessageSid": "SM" + uuid.uuid4().hex, "From": SENDERS[index % len(SENDERS)], "To": to,
+        "MessageSid": "SM" + uuid.uuid4().hex, "From": sender_number(index, senders), "To": to,
         "Body": f"bench {run_id} #{index}", "NumMedia": "0", "NumSegments": "1", "SmsStatus": "received",
         "ApiVersion": "2010-04-01",
     }
@@ -54,10 +62,15 @@ def main() -> None:
     parser.add_argument("--auth-token", required=True, help="The inbox's twilio_auth_token (seed_demo --json).")
     parser.add_argument("--account-sid", default="", help="AccountSid to send; must match the inbox's if given.")
     parser.add_argument("--to", default="+15005550006", help="The inbox's number.")
+    parser.add_argument("--senders", type=int, default=len(SENDERS),
+                        help="How many sender numbers take turns (default 8); as many as --count: each message is a "
+                             "new customer's first")
     args = parser.parse_args()
+    if args.senders < 1:
+        parser.error("--senders must be at least 1")
     # What Twilio signs is the public URL; it differs from --url when a proxy sits in between.
     make_request = partial(sms_request, key=args.inbox_key, auth_token=args.auth_token, to=args.to,
-                           account_sid=args.account_sid, signed_base_url=args.public_url or args.url)
+                           account_sid=args.account_sid, signed_base_url=args.public_url or args.url, senders=args.senders)
     result = send_load(make_request, url=args.url, count=args.count, rate=args.rate, concurrency=args.concurrency)
     print_result(result, as_json=args.json, show_mean=True)
     if not args.json:

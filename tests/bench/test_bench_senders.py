@@ -15,6 +15,7 @@ import pytest
 from channels_app.models import Channel, InboundReceipt
 from channels_app.receipts import receipts_sweep
 from conversations.models import TimelineEntry
+from customers.models import Identity
 from tests.factories import InboxFactory
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
@@ -67,6 +68,24 @@ def test_the_sms_sender_signs_a_webhook_the_server_accepts(client, tenant):
 
     assert response.status_code == 200, response.content
     assert InboundReceipt.objects.for_tenant(tenant).get().message["body"] == "bench r3 #7"
+
+
+@pytest.mark.django_db
+def test_the_sms_sender_with_as_many_senders_as_messages_makes_each_a_new_customer(client, tenant):
+    inbox = InboxFactory.build(tenant=tenant, channel=Channel.SMS, name="SMS", address="+15005550006")
+    inbox.set_secrets(twilio_auth_token="bench-token")
+    inbox.save()
+
+    for index in range(3):
+        post(client, *twilio_ingest.sms_request("r4", index, inbox.key, "bench-token", inbox.address, "",
+                                                "http://testserver", senders=3000))
+    receipts_sweep(older_than=timedelta(0))
+
+    entries = TimelineEntry.objects.for_tenant(tenant).filter(body__startswith="bench r4")
+    assert len({entry.customer_id for entry in entries}) == 3
+    assert sorted(Identity.objects.for_tenant(tenant).values_list("value", flat=True)) == [
+        "+12022000000", "+12022000001", "+12022000002"]
+    assert twilio_ingest.sender_number(3000, 3000) == twilio_ingest.sender_number(0, 3000) == "+12022000000"
 
 
 def ingest_run(**changes) -> dict:
