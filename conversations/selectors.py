@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from functools import reduce
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -43,18 +45,10 @@ from routing.models import Team
 def conversation_list(*, tenant: Tenant, membership: Membership, status: str | None = None) -> QuerySet[Conversation]:
     """Conversations a member may see: agents their own, their teams' and unassigned ones; supervisors all."""
     conversations = Conversation.objects.for_tenant(tenant).select_related("customer", "assignee", "team")
-    if not membership.has_role(Role.SUPERVISOR):
-        conversations = conversations.filter(_visible_to_agent(membership))
+    conversations = conversations.filter(reduce(operator.or_, _visible_parts(membership)))
     if status:
         conversations = conversations.filter(status=status)
     return conversations.order_by("-updated_at")
-
-
-def _visible_to_agent(membership: Membership) -> Q:
-    return (
-        Q(assignee=membership.user_id) | Q(assignee__isnull=True)
-        | Q(team_id__in=membership.teams.values("pk"))
-    )
 
 
 def _visible_parts(membership: Membership) -> list[Q]:
