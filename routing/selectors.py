@@ -56,11 +56,15 @@ def unrouted_conversation_ids(*, tenant: Tenant, updated_before: datetime, limit
 
 
 def unrouted_batch_ids(*, tenant: Tenant, first: int, limit: int) -> list[int]:
-    """`first`, then the oldest other open, unassigned conversations in no queue (a burst's rest, for
-    routing in one batch), at most `limit` ids in all."""
+    """`first`, then the open, unassigned conversations after it in no queue (the rest of a burst, for
+    routing in one batch), at most `limit` ids in all.
+
+    Only later ones: the scan then passes over what arrived since `first`, not over the whole queue of
+    conversations waiting for an agent (every one of them checked on every routing, 15 ms with 6,500
+    waiting). An earlier unrouted conversation has its own routing task, queued before this one's."""
     rest = (
         Conversation.objects.for_tenant(tenant)
-        .filter(status=Status.OPEN, assignee__isnull=True).exclude(pk=first)
+        .filter(status=Status.OPEN, assignee__isnull=True, pk__gt=first)
         .filter(Q(routing__isnull=True) | Q(routing__queued_at__isnull=True))
         .order_by("pk").values_list("pk", flat=True)[: limit - 1]
     )

@@ -204,13 +204,44 @@ def test_batches_from_several_threads_never_overfill_an_agent_or_assign_twice():
     assert queued.count() == CONVERSATIONS - AGENTS * CAPACITY
 
 
-def test_the_routing_task_routes_its_conversation_with_the_others_still_unrouted(tenant, support):
+def test_the_routing_task_routes_its_conversation_with_the_later_ones_still_unrouted(tenant, support):
     make_agent(tenant, support, "Dana", capacity={"sms": 5})
-    burst = [incoming(tenant, f"Help {i}") for i in range(3)]
+    burst = [incoming(tenant, f"Help {i}") for i in range(4)]
 
     route_conversation(burst[1].pk)
 
-    assert [name for name, _ in outcomes(burst)] == ["Dana", "Dana", "Dana"]
-    assert [explanations(c)[0].split("; ")[-1] for c in burst] == [
+    # The earlier one waits for its own task (queued before this one's); the later ones come along.
+    assert [name for name, _ in outcomes(burst)] == [None, "Dana", "Dana", "Dana"]
+    assert [explanations(c)[0].split("; ")[-1] for c in burst[1:]] == [
         "assigned to Dana: least busy, 1/5 SMS", "assigned to Dana: least busy, 2/5 SMS", "assigned to Dana: least busy, 3/5 SMS",
     ]
+
+    route_conversation(burst[0].pk)
+
+    assert [name for name, _ in outcomes(burst)] == ["Dana"] * 4
+
+
+def test_the_routing_batch_skips_the_queue_waiting_for_an_agent(tenant, support):
+    """With agents full, earlier conversations wait queued: a later burst's batch is that burst, and the
+    query visits only conversations after the one being routed, not the whole queue."""
+    from routing.selectors import unrouted_batch_ids
+
+    waiting = [incoming(tenant, f"Queued {i}") for i in range(30)]
+    for conversation in waiting:
+        route_conversation(conversation.pk)  # nobody online: each is queued
+    assert ConversationRouting.objects.filter(conversation__in=waiting, queued_at__isnull=False).count() == 30
+    later = [incoming(tenant, f"Later {i}") for i in range(3)]
+
+    with CaptureQueriesContext(connection) as queries:
+        ids = unrouted_batch_ids(tenant=tenant, first=later[0].pk, limit=100)
+
+    assert ids == [c.pk for c in later]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {queries.captured_queries[0]['sql']}")
+        plan = cursor.fetchone()[0][0]["Plan"]
+
+    def rows_read(node: dict) -> int:
+        here = node.get("Actual Rows", 0) * node.get("Actual Loops", 1) if node.get("Relation Name") else 0
+        return here + sum(rows_read(child) for child in node.get("Plans", ()))
+
+    assert rows_read(plan) < 30
