@@ -433,7 +433,9 @@ def message_record_inbound(*, tenant: Tenant, inbox: Inbox | None, message: Inbo
             updated_at=at,
         )
         conversation.last_customer_message_at = at
-        started_waiting = conversation.waiting_since is None
+        # Not for the message that opened the conversation: conversation.opened is that news, and the SLA
+        # engine would otherwise compute the new conversation's clocks twice (a task each).
+        started_waiting = conversation.waiting_since is None and continuity != "opened"
         conversation.waiting_since = conversation.waiting_since or at
         conversation.updated_at = at
         conversation.save()

@@ -27,7 +27,8 @@ EVENT_SCHEMAS: dict[str, frozenset[str]] = {
     "conversation.status_changed": frozenset({"conversation_id", "number", "old_status", "new_status"}),
     "conversation.channel_switched": frozenset({"conversation_id", "number", "from_channel", "to_channel"}),
     "conversation.updated": frozenset({"conversation_id", "number", "changed"}),
-    # started_waiting: this customer message started a wait for a reply (the agent had answered before).
+    # started_waiting: this customer message started a wait for a reply in a conversation the agent had
+    # answered (False for the message that opened it: conversation.opened says so).
     "message.created": frozenset({"conversation_id", "number", "entry_id", "kind", "direction", "channel", "started_waiting"}),
     "note.created": frozenset({"conversation_id", "number", "entry_id"}),
     # An outbound message moved on (sent, delivered, read, failed): the workspace updates its ticks.

@@ -267,3 +267,33 @@ def test_an_explicit_policy_from_a_rule_sticks_when_the_default_is_applied_again
     conversation.refresh_from_db()
     assert sla_of(conversation).policy == ruled
     assert conversation.resolution_due_at == conversation.created_at + timedelta(minutes=5)
+
+
+def test_a_conversation_opened_by_a_customer_message_gets_its_clocks_computed_once(
+    tenant, agent, monkeypatch, django_capture_on_commit_callbacks
+):
+    """conversation.opened and the first message.created come from one transaction: one SLA task, not two."""
+    from conversations.services import InboundMessage, message_record_inbound
+    from routing import sla
+
+    queued = []
+    monkeypatch.setattr(sla.sla_apply_task, "delay", lambda *args: queued.append(args))
+    sms = InboxFactory(tenant=tenant, channel=Channel.SMS)
+
+    def customer_writes(body: str):
+        message = InboundMessage(channel=Channel.SMS, sender_kind="phone", sender_value="+12025550143", body=body)
+        with django_capture_on_commit_callbacks(execute=True):
+            return message_record_inbound(tenant=tenant, inbox=sms, message=message)
+
+    opened = customer_writes("Hello")
+    assert queued == [(tenant.pk, opened.conversation.pk)]
+
+    customer_writes("Anyone there?")  # still waiting: no clock changes
+    assert len(queued) == 1
+
+    with django_capture_on_commit_callbacks(execute=True):
+        message_record_outbound(tenant=tenant, conversation=opened.conversation, author=agent, channel=Channel.SMS,
+                                body="Hi!", inbox=sms)
+    queued.clear()
+    customer_writes("Thanks, one more thing")  # a new wait for the next response
+    assert queued == [(tenant.pk, opened.conversation.pk)]
