@@ -142,8 +142,10 @@ class InboundReceipt(TenantOwned):
             models.UniqueConstraint(fields=["tenant", "inbox", "provider_id"], name="inbound_receipt_unique_provider_id"),
         ]
         indexes = [
-            models.Index(fields=["received_at"], condition=models.Q(processed_at__isnull=True),
-                         name="inbound_receipt_pending"),
+            # In the pump's order (oldest first, id breaking ties), so taking the next receipt reads one entry
+            # instead of sorting the whole backlog (6.5 ms a receipt with 1,500 pending).
+            models.Index(fields=["received_at", "id"], condition=models.Q(processed_at__isnull=True),
+                         name="inbound_receipt_pending_order"),
         ]
 
     def __str__(self) -> str:
