@@ -14,6 +14,7 @@ from customers.services import (
     customer_resolve_identity,
 )
 from tests.factories import CustomerFactory, IdentityFactory
+from tests.fixtures.plans import executed_plan, scans_of
 
 
 def test_it_creates_a_customer_and_identity_for_a_new_address(tenant):
@@ -251,13 +252,6 @@ def test_an_address_typed_in_admin_in_another_format_is_still_a_duplicate(client
     assert Identity.objects.count() == 1
 
 
-def _identity_scan_loops(plan: dict) -> list[int]:
-    loops = [plan["Actual Loops"]] if plan.get("Relation Name") == "customers_identity" else []
-    for child in plan.get("Plans", ()):
-        loops += _identity_scan_loops(child)
-    return loops
-
-
 def test_the_locking_lookup_reads_the_identities_once_whatever_the_statistics(tenant):
     """Regression: as a join, the lookup let a planner with stale statistics (a new tenant, autovacuum off) scan
     the identities once per customer, which made every inbound message slower as the tenant grew."""
@@ -269,7 +263,5 @@ def test_the_locking_lookup_reads_the_identities_once_whatever_the_statistics(te
         found = customer_lock_for_identity(tenant=tenant, kind="email", normalized="c299@example.com")
     assert found == customers[299]
     lookup = next(q["sql"] for q in queries.captured_queries if "FOR NO KEY UPDATE" in q["sql"])
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {lookup}")
-        plan = cursor.fetchone()[0]
-    assert _identity_scan_loops(plan[0]["Plan"]) == [1]
+    scans = scans_of(executed_plan(lookup), "customers_identity")
+    assert [scan["Actual Loops"] for scan in scans] == [1]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from unittest import mock
 
 import pytest
-from django.db import ProgrammingError
+from django.db import ProgrammingError, connection
+from django.test.utils import CaptureQueriesContext
 from kombu.exceptions import OperationalError as BrokerError
 
 from channels_app import receipts
@@ -13,6 +14,7 @@ from channels_app.models import InboundReceipt
 from channels_app.receipts import receipts_pump, receipts_pump_enqueue
 from conversations.models import TimelineEntry
 from tests.fixtures.celery import PUMP_DELAY
+from tests.fixtures.plans import executed_plan, rows_read
 
 from .conftest import inbound_form, twilio_inbox
 from .test_receipts import webhook_only
@@ -112,21 +114,10 @@ def test_a_receipt_that_cannot_be_stored_starts_no_helper(client, tenant, django
 def test_taking_the_next_receipt_reads_one_entry_not_the_whole_backlog(tenant):
     """Regression: the pending index lacked the id the pump orders by, so each pick sorted every pending
     receipt (6.5 ms a receipt with 1,500 waiting: a backlog took quadratic time to drain)."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     inbox = twilio_inbox(tenant)
     for n in range(60):
         receipts.receipt_store(inbox=inbox, provider_id=f"SM{n:032d}", message={"body": str(n)})
     with CaptureQueriesContext(connection) as queries:
         first = receipts._pending_locked().order_by("received_at", "pk").first()
     assert first.provider_id == f"SM{0:032d}"
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {queries.captured_queries[0]['sql']}")
-        plan = cursor.fetchone()[0][0]["Plan"]
-
-    def receipts_read(node: dict) -> int:
-        here = node.get("Actual Rows", 0) if node.get("Relation Name") == "channels_app_inboundreceipt" else 0
-        return here + sum(receipts_read(child) for child in node.get("Plans", ()))
-
-    assert receipts_read(plan) <= 2
+    assert rows_read(executed_plan(queries.captured_queries[0]["sql"]), "channels_app_inboundreceipt") <= 2

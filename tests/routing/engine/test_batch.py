@@ -16,6 +16,7 @@ from routing.models import AgentProfile, AssignmentMethod, ConversationRouting, 
 from routing.services import conversation_route
 from routing.sla import sla_apply
 from routing.tasks import route_conversation
+from tests.fixtures.plans import executed_plan, rows_read
 from tests.routing.engine.conftest import burst, explanations, incoming, make_agent, run_in_threads
 
 AGENTS, CAPACITY, CONVERSATIONS, THREADS = 25, 10, 320, 4
@@ -236,12 +237,4 @@ def test_the_routing_batch_skips_the_queue_waiting_for_an_agent(tenant, support)
         ids = unrouted_batch_ids(tenant=tenant, first=later[0].pk, limit=100)
 
     assert ids == [c.pk for c in later]
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {queries.captured_queries[0]['sql']}")
-        plan = cursor.fetchone()[0][0]["Plan"]
-
-    def rows_read(node: dict) -> int:
-        here = node.get("Actual Rows", 0) * node.get("Actual Loops", 1) if node.get("Relation Name") else 0
-        return here + sum(rows_read(child) for child in node.get("Plans", ()))
-
-    assert rows_read(plan) < 30
+    assert rows_read(executed_plan(queries.captured_queries[0]["sql"])) < 30
