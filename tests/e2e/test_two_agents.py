@@ -115,6 +115,9 @@ def test_two_agents_work_one_customer_across_sms_and_email_live(
     alex_page.fill("#id_reply_body", "Sorry Maria, I am chasing the courier now.")
     alex_page.click("text=Send reply")
     expect(alex_page.locator("#conversation-pane .timeline")).to_contain_text("chasing the courier")
+    # The live push may show the reply before the send's own answer swaps the pane (composer included):
+    # wait for that swap, or it lands on whatever the next step types.
+    expect(alex_page.locator("#id_reply_body")).to_have_value("")
     sent = wait_for(lambda: [r for r in fake_twilio.accepted() if "chasing the courier" in r["form"].get("Body", "")],
                     what="the SMS reply at the fake Twilio API")
     assert sent[0]["form"]["To"] == CUSTOMER_PHONE
@@ -124,6 +127,7 @@ def test_two_agents_work_one_customer_across_sms_and_email_live(
     alex_page.fill("#id_reply_body", "Here is the courier's claim form by e-mail.")
     alex_page.click("text=Send reply")
     expect(alex_page.locator("#conversation-pane .timeline")).to_contain_text("claim form by e-mail")
+    expect(alex_page.locator("#id_reply_body")).to_have_value("")
     wait_for(lambda: smtp_server.received, what="the e-mail reply at the SMTP server")
     assert smtp_server.received[0].rcpt_tos == ["maria@example.org"]
     assert b"claim form by e-mail" in smtp_server.received[0].content
